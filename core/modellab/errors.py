@@ -34,6 +34,7 @@ __all__ = [
     "GateError",
     "ModellabError",
     "NotApprovedError",
+    "NotReviewedError",
     "RawExportError",
     "RedactionError",
     "SessionNotFoundError",
@@ -129,3 +130,7 @@ class StaleApprovalError(GateError):
 
 class RawExportError(GateError):
     """The export was not redacted, so it can never be approved or sent."""
+
+
+class NotReviewedError(GateError):
+    """Some findings in the export have not been reviewed, so it cannot be approved yet."""

@@ -6,16 +6,16 @@ A file that fails is reported with its reason and the rest still import.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from modellab._internal import jsonio
+from modellab._internal.pool import choose_jobs, ordered_map, worker_context
 from modellab.errors import SourceError
 from modellab.plugins import build_plugin_manager
 from modellab.settings import Settings
@@ -229,9 +229,6 @@ def _is_unchanged(catalog: Catalog, planned: PlannedFile) -> bool:
     )
 
 
-#: Below this much data, starting worker processes costs more than it saves.
-PARALLEL_MIN_BYTES = 32 * 1024 * 1024
-
 # Per-process state of an import worker, set once by ``_worker_start``.
 _worker: dict[str, Any] = {}
 
@@ -250,27 +247,6 @@ def _worker_import(path: str, importer_name: str) -> tuple[FileOutcome, int]:
     return _store(catalog, parsed), parsed.size
 
 
-def _worker_context() -> multiprocessing.context.BaseContext:
-    """How workers start. Never plain "fork": this process holds SQLite handles and threads.
-
-    Where available, a fork server that has already imported the parsers forks each worker,
-    so workers start in milliseconds instead of importing pydantic and the models again.
-    """
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
-        return context
-    return multiprocessing.get_context("spawn")
-
-
-def _choose_jobs(jobs: int | None, planned: list[PlannedFile], total: int) -> int:
-    if jobs is not None:
-        return max(jobs, 1)
-    if total < PARALLEL_MIN_BYTES or len(planned) < 4:
-        return 1
-    return max(min(os.cpu_count() or 1, 8, len(planned)), 1)
-
-
 def _import_in_workers(
     settings: Settings, planned: list[PlannedFile], jobs: int
 ) -> Iterator[tuple[FileOutcome, int]]:
@@ -282,34 +258,14 @@ def _import_in_workers(
     slower on two cores). At most two files per worker are in flight, which keeps memory
     flat however large the corpus is.
     """
-    context = _worker_context()
-    order: deque[Future[tuple[FileOutcome, int]]] = deque()
-    running: set[Future[tuple[FileOutcome, int]]] = set()
-    pending = iter(planned)
+    context = worker_context(__name__)
     with ProcessPoolExecutor(jobs, context, _worker_start, (settings,)) as pool:
-
-        def top_up() -> None:
-            # Refill as soon as any file finishes, not only the oldest: one big file at the
-            # head must not leave the other workers idle. Finished outcomes are small.
-            while len(running) < 2 * jobs:
-                item = next(pending, None)
-                if item is None:
-                    return
-                future = pool.submit(_worker_import, str(item.path), item.importer.name)
-                order.append(future)
-                running.add(future)
-
-        top_up()
-        while order:
-            if not order[0].done():
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                running.difference_update(finished)
-                top_up()
-                continue
-            head = order.popleft()
-            running.discard(head)
-            top_up()
-            yield head.result()
+        yield from ordered_map(
+            pool,
+            _worker_import,
+            ((str(item.path), item.importer.name) for item in planned),
+            in_flight=2 * jobs,
+        )
 
 
 def run_import(
@@ -344,7 +300,7 @@ def run_import(
             else:
                 to_read.append(item)
         total = sum(item.path.stat().st_size for item in to_read)
-        workers = _choose_jobs(jobs, to_read, total)
+        workers = choose_jobs(jobs, len(to_read), total)
         results: Iterator[tuple[FileOutcome, int]]
         if workers > 1:
             results = _import_in_workers(settings, to_read, workers)

@@ -55,6 +55,11 @@ class Settings:
         return self.home / "catalog.sqlite3"
 
     @property
+    def redaction_key_path(self) -> Path:
+        """The per-installation secret that keys the value hashes in redaction reports."""
+        return self.home / "redaction.key"
+
+    @property
     def exports_dir(self) -> Path:
         """Where exports go when no ``--out`` is given."""
         return self.home / "exports"

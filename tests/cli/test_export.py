@@ -33,32 +33,48 @@ def imported(tmp_path, capsys) -> Path:
     return folder
 
 
-def test_export_writes_atif_and_a_manifest_of_hashes(imported, tmp_path, capsys):
+def test_export_writes_redacted_atif_and_a_manifest_of_hashes(imported, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["capture", "s1", "s3"]) == 0
     assert main(["export", "--out", str(out)]) == 0
-    err = capsys.readouterr().err
-    assert "not-redacted" in err and "Do not share" in err
+    assert "Next: modellab redact review" in capsys.readouterr().out
     lines = (out / "trajectories.jsonl").read_bytes().splitlines()
     trajectories = [json.loads(line) for line in lines]
     assert [t["session_id"] for t in trajectories] == ["s1", "s3"]
     session = from_atif(trajectories[0])
     assert session.outcome == "success"
     assert {a.type for a in session.artifacts} == {"diff", "test_run"}
+    assert session.cwd is None  # the workspace path is removed
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["redaction_status"] == "not-redacted"
+    assert manifest["redaction_status"] == "redacted"
+    assert manifest["redaction"]["counts_by_rule"] == {"workspace-path": 4}
     assert manifest["counts"]["sessions"] == 2
     assert manifest["counts"]["tool_calls"] == 6
-    entry = manifest["files"]["trajectories.jsonl"]
-    data = (out / "trajectories.jsonl").read_bytes()
-    assert entry["sha256"] == hashlib.sha256(data).hexdigest()
-    assert entry["bytes"] == len(data) and entry["lines"] == 2
+    for name in ("trajectories.jsonl", "redaction-findings.jsonl"):
+        entry = manifest["files"][name]
+        data = (out / name).read_bytes()
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+        assert entry["bytes"] == len(data) and entry["lines"] == len(data.splitlines())
     (source,) = manifest["sources"]
     assert source["source_format"] == "codewhale.saved_session"
     assert source["parser_version"]
     for row in manifest["sessions"]:
         line = next(raw for raw in lines if json.loads(raw)["session_id"] == row["id"])
         assert hashlib.sha256(line).hexdigest() == row["sha256"]
+        assert row["findings"] == 2
+
+
+def test_raw_export_is_marked_raw_and_warns(imported, tmp_path, capsys):
+    out = tmp_path / "raw"
+    assert main(["export", "--all", "--raw", "--out", str(out)]) == 0
+    assert "RAW: not redacted" in capsys.readouterr().err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["redaction_status"] == "raw" and manifest["redaction"] is None
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "trajectories.jsonl"]
+    settings = Settings.from_env()
+    with Catalog(settings.catalog_path) as catalog:
+        stored = [catalog.trajectory(row["id"]) for row in manifest["sessions"]]
+    assert (out / "trajectories.jsonl").read_bytes().splitlines() == stored
 
 
 def test_selection_flags(imported, tmp_path, capsys):
@@ -100,7 +116,11 @@ def test_existing_output_needs_force(imported, tmp_path, capsys):
     assert "not empty" in capsys.readouterr().err
     assert (out / "keep.txt").exists()
     assert main(["export", "--all", "--out", str(out), "--force"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "trajectories.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "manifest.json",
+        "redaction-findings.jsonl",
+        "trajectories.jsonl",
+    ]
 
 
 def test_interrupted_export_leaves_nothing_that_looks_complete(imported, tmp_path):
@@ -112,6 +132,6 @@ def test_interrupted_export_leaves_nothing_that_looks_complete(imported, tmp_pat
             raise KeyboardInterrupt
 
     with Catalog(settings.catalog_path) as catalog, pytest.raises(KeyboardInterrupt):
-        write_export(catalog, Selection(), out, on_progress=interrupt)
+        write_export(catalog, Selection(), out, redaction=None, on_progress=interrupt)
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []

@@ -17,6 +17,9 @@ import json
 import random
 import string
 from collections.abc import Callable
+from typing import Any
+
+from modellab.redact import load_rules
 
 __all__ = ["FAKES", "JSON_KEYS", "in_context", "luhn_complete"]
 
@@ -333,6 +336,13 @@ def home_path(rng: random.Random) -> str:
     return rng.choice([f"/home/{user}", f"/Users/{user.title()}", f"C:\\Users\\{user}"])
 
 
+def workspace_path(rng: random.Random) -> str:
+    project = rng.choice(["acme", "orbit", "ledger", "nimbus"]) + "-" + _pick(rng, LOWER, 5)
+    return rng.choice(
+        [f"/srv/work/{project}", f"{home_path(rng)}/src/{project}", f"/opt/{project}"]
+    )
+
+
 FAKES: dict[str, Callable[[random.Random], str]] = {
     "aws-access-key-id": aws_access_key_id,
     "aws-secret-access-key": aws_secret_access_key,
@@ -374,6 +384,7 @@ FAKES: dict[str, Callable[[random.Random], str]] = {
     "ip-address": ip_address,
     "card-number": card_number,
     "card-number-plain": card_number_plain,
+    "workspace-path": workspace_path,
     "home-path": home_path,
 }
 
@@ -427,6 +438,10 @@ _CONTEXTS: dict[str, tuple[str, ...]] = {
         "REDIS_URL=redis://default:{v}@10.0.0.5:6379",
     ),
     "card-number-plain": ("card number: {v}", "charge the credit card {v} now", "cc_num={v}"),
+    "workspace-path": (
+        "<turn_meta>\nCurrent workspace: {v}\nCurrent local date: 2026-03-04\n</turn_meta>",
+        "Current workspace: {v}",
+    ),
     "home-path": ("{v}/src/app/main.py", "cd {v}/work && ls", "{v}\\projects\\app"),
 }
 
@@ -449,3 +464,80 @@ def in_context(rule_id: str, value: str, rng: random.Random) -> str:
             return rng.choice(_ASSIGN[:3]).format(name=name, v=value)
         return value
     return rng.choice(templates).format(v=value)
+
+
+# ---- planting fakes in text -------------------------------------------------------------
+
+#: Generic rules: a planted value may be reported by any more specific secret rule.
+GENERIC = {"secret-assignment", "bearer-token", "url-credentials"}
+SECRET_RULES = {rule.id for rule in load_rules() if rule.category == "secret"}
+CARRIERS = ("prompt", "reply", "arguments", "output", "diff", "json", "escaped", "base64")
+_FILLER = (
+    "the test fails because config loads before env so we patch it and rerun pytest -q "
+    "def main(): return 0 import os sys json path = Path(__file__) if not ok: raise "
+    "ValueError('bad') for item in items: print(item) git diff HEAD~1 --stat done. "
+    "Running 12 tests in 0.4s, 3 failed; see log above. Let me look at src/app/settings.py"
+)
+_WORDS = _FILLER.split()
+_BEFORE = (" ", "\n", "\t", " (", ' "', " '", " `", " [", ": ", "\n\n")
+_AFTER = (" ", "\n", ")", '"', "'", "`", "]", ", ", ". ", ";\n")
+
+
+def filler(rng: random.Random, size: int) -> str:
+    return " ".join(rng.choice(_WORDS) for _ in range(size))
+
+
+def embed(rng: random.Random, snippet: str) -> str:
+    return (
+        filler(rng, rng.randint(0, 12))
+        + rng.choice(_BEFORE)
+        + snippet
+        + rng.choice(_AFTER)
+        + filler(rng, rng.randint(0, 12))
+    )
+
+
+def plant(rng: random.Random, rule_id: str, carrier: str) -> tuple[str, str, str]:
+    """(text to put in a field, the value, the form the value takes inside that text)."""
+    value = FAKES[rule_id](rng)
+    snippet = in_context(rule_id, value, rng)
+    if carrier == "diff":
+        marker = rng.choice("+- ")  # an added, removed or unchanged block
+        lines = [f"{marker}{line}" for line in snippet.split("\n")]
+        text = (
+            "diff --git a/.env b/.env\n--- a/.env\n+++ b/.env\n@@ -1,3 +1,4 @@\n"
+            f" {filler(rng, 3)}\n" + "\n".join(lines) + f"\n {filler(rng, 2)}\n"
+        )
+        return embed(rng, text), value, value.replace("\n", "\n" + marker)
+    if carrier in {"json", "escaped"}:
+        key = JSON_KEYS.get(rule_id)
+        held: dict[str, Any] = (
+            {key: value} if key and rng.random() < 0.6 else {"line": snippet, "n": 3}
+        )
+        document = json.dumps({"config": held, "ok": True})
+        form = json.dumps(value)[1:-1]
+        if carrier == "escaped":
+            document = json.dumps(document)
+            form = json.dumps(form)[1:-1]
+        return embed(rng, document), value, form
+    if carrier == "base64":
+        name = JSON_KEYS.get(rule_id)
+        line = f"{name}={value}" if name and snippet == value else snippet
+        blob = base64.b64encode(line.encode()).decode()
+        command = f"echo {blob} | base64 -d >> .env"
+        return embed(rng, command), value, blob
+    return embed(rng, snippet), value, value
+
+
+def survivors(value: str) -> list[str]:
+    """Every form of ``value`` that would show it in a JSON dump of redacted output."""
+    forms = {value}
+    escaped = value
+    for _ in range(3):
+        escaped = json.dumps(escaped)[1:-1]
+        forms.add(escaped)
+    if "\n" in value:  # a key block: no line of its body may survive either
+        forms.update(
+            line for line in value.split("\n") if len(line) >= 16 and "PRIVATE" not in line
+        )
+    return sorted(forms)

@@ -217,4 +217,3 @@ def test_redact_scan_command(tmp_path, capsys):
     bad = tmp_path / "rules.toml"
     bad.write_text("nope = = =")
     assert main(["redact", "scan", str(tmp_path / "clean.txt"), "--rules", str(bad)]) == 7
-    assert main(["redact", "review"]) == 2

@@ -81,14 +81,26 @@ def test_an_export_without_a_manifest_is_treated_as_raw(tmp_path, catalog):
         require_approved(export, catalog=catalog)
 
 
-def test_todays_exports_are_refused_end_to_end(tmp_path, capsys):
+def test_export_review_approve_end_to_end(tmp_path, capsys):
     write_session(tmp_path / "sessions")
     assert main(["sessions", "import", str(tmp_path / "sessions")]) == 0
     assert main(["export", "--all", "--out", str(tmp_path / "exp")]) == 0
+    assert main(["export", "--all", "--raw", "--out", str(tmp_path / "raw")]) == 0
     capsys.readouterr()
+    # The raw export can never be approved; the redacted one not before its review.
+    assert main(["redact", "approve", str(tmp_path / "raw")]) == 9
+    assert "'raw'" in capsys.readouterr().err
     assert main(["redact", "approve", str(tmp_path / "exp")]) == 9
-    err = capsys.readouterr().err
-    assert "not-redacted" in err and "only redacted exports" in err
+    assert "not reviewed yet (workspace-path 1)" in capsys.readouterr().err
+    assert main(["redact", "review", str(tmp_path / "exp"), "--accept-rule", "workspace-path"]) == 0
+    assert main(["redact", "approve", str(tmp_path / "exp")]) == 0
+    with Catalog(Settings.from_env().catalog_path) as catalog:
+        approval = require_approved(tmp_path / "exp", catalog=catalog)
+    assert set(approval.files) == {
+        "manifest.json",
+        "trajectories.jsonl",
+        "redaction-findings.jsonl",
+    }
 
 
 def test_approve_command_json(tmp_path, capsys):

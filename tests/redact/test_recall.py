@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import random
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from redact.fakes import FAKES, JSON_KEYS, in_context
+from redact.fakes import CARRIERS, FAKES, GENERIC, SECRET_RULES, filler, plant, survivors
 
 from modellab.redact import Finding, Placeholders, Scanner, load_rules, redact_trajectory
 
@@ -156,66 +155,6 @@ def test_gitleaks_labelled_fixtures_are_found(corpus: Path, scanner: Scanner) ->
 
 # ---- 2. planted fakes --------------------------------------------------------------------
 
-#: Generic rules: a planted value may be reported by any more specific secret rule.
-GENERIC = {"secret-assignment", "bearer-token", "url-credentials"}
-SECRET_RULES = {rule.id for rule in load_rules() if rule.category == "secret"}
-CARRIERS = ("prompt", "reply", "arguments", "output", "diff", "json", "escaped", "base64")
-_FILLER = (
-    "the test fails because config loads before env so we patch it and rerun pytest -q "
-    "def main(): return 0 import os sys json path = Path(__file__) if not ok: raise "
-    "ValueError('bad') for item in items: print(item) git diff HEAD~1 --stat done. "
-    "Running 12 tests in 0.4s, 3 failed; see log above. Let me look at src/app/settings.py"
-)
-_WORDS = _FILLER.split()
-_BEFORE = (" ", "\n", "\t", " (", ' "', " '", " `", " [", ": ", "\n\n")
-_AFTER = (" ", "\n", ")", '"', "'", "`", "]", ", ", ". ", ";\n")
-
-
-def _filler(rng: random.Random, size: int) -> str:
-    return " ".join(rng.choice(_WORDS) for _ in range(size))
-
-
-def _embed(rng: random.Random, snippet: str) -> str:
-    return (
-        _filler(rng, rng.randint(0, 12))
-        + rng.choice(_BEFORE)
-        + snippet
-        + rng.choice(_AFTER)
-        + _filler(rng, rng.randint(0, 12))
-    )
-
-
-def _plant(rng: random.Random, rule_id: str, carrier: str) -> tuple[str, str, str]:
-    """(text to put in a field, the value, the form the value takes inside that text)."""
-    value = FAKES[rule_id](rng)
-    snippet = in_context(rule_id, value, rng)
-    if carrier == "diff":
-        marker = rng.choice("+- ")  # an added, removed or unchanged block
-        lines = [f"{marker}{line}" for line in snippet.split("\n")]
-        text = (
-            "diff --git a/.env b/.env\n--- a/.env\n+++ b/.env\n@@ -1,3 +1,4 @@\n"
-            f" {_filler(rng, 3)}\n" + "\n".join(lines) + f"\n {_filler(rng, 2)}\n"
-        )
-        return _embed(rng, text), value, value.replace("\n", "\n" + marker)
-    if carrier in {"json", "escaped"}:
-        key = JSON_KEYS.get(rule_id)
-        held: dict[str, Any] = (
-            {key: value} if key and rng.random() < 0.6 else {"line": snippet, "n": 3}
-        )
-        document = json.dumps({"config": held, "ok": True})
-        form = json.dumps(value)[1:-1]
-        if carrier == "escaped":
-            document = json.dumps(document)
-            form = json.dumps(form)[1:-1]
-        return _embed(rng, document), value, form
-    if carrier == "base64":
-        name = JSON_KEYS.get(rule_id)
-        line = f"{name}={value}" if name and snippet == value else snippet
-        blob = base64.b64encode(line.encode()).decode()
-        command = f"echo {blob} | base64 -d >> .env"
-        return _embed(rng, command), value, blob
-    return _embed(rng, snippet), value, value
-
 
 def _trajectory(rng: random.Random) -> tuple[dict[str, Any], list[list[str]]]:
     """A random ATIF-like trajectory, and for each content field a list to plant into."""
@@ -256,20 +195,6 @@ def _fields(trajectory: dict[str, Any]) -> list[tuple[dict[str, Any], str, str]]
     return fields
 
 
-def _survivors(value: str) -> list[str]:
-    """Every form of ``value`` that would show it in a JSON dump of redacted output."""
-    forms = {value}
-    escaped = value
-    for _ in range(3):
-        escaped = json.dumps(escaped)[1:-1]
-        forms.add(escaped)
-    if "\n" in value:  # a key block: no line of its body may survive either
-        forms.update(
-            line for line in value.split("\n") if len(line) >= 16 and "PRIVATE" not in line
-        )
-    return sorted(forms)
-
-
 def _accepted(rule_id: str) -> set[str]:
     rules = {rule_id} | ((SECRET_RULES - GENERIC) if rule_id in GENERIC else set())
     return rules | {f"base64-{r}" for r in rules}
@@ -299,19 +224,19 @@ def test_planted_fakes_never_survive_redaction(scanner: Scanner) -> None:
             if not candidates:
                 candidates = list(range(len(fields)))
             index = rng.choice(candidates)
-            text, value, form = _plant(rng, rule_id, carrier)
+            text, value, form = plant(rng, rule_id, carrier)
             slots[index].append(text)
             plants.append((index, rule_id, carrier, value, form))
             planted_per_rule[rule_id] += 1
         for (container, key, _), texts in zip(fields, slots, strict=True):
-            container[key] = "\n".join(texts) if texts else _filler(rng, rng.randint(0, 8))
+            container[key] = "\n".join(texts) if texts else filler(rng, rng.randint(0, 8))
         originals = {path: container[key] for container, key, path in fields}
         report = redact_trajectory(trajectory, scanner, Placeholders())
         dumped = json.dumps(trajectory)
         for index, rule_id, carrier, value, form in plants:
             path = fields[index][2]
             where = f"case {case}, {rule_id} in {carrier} at {path}"
-            for shown in _survivors(value):
+            for shown in survivors(value):
                 assert shown not in dumped, f"{where}: value survived in {originals[path]!r}"
             if carrier == "base64":
                 assert form not in dumped, f"{where}: base64 blob survived"

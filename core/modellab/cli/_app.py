@@ -169,10 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
     export = _add(
         commands,
         "export",
-        help="write selected sessions as ATIF trajectories plus a manifest",
-        description="Write trajectories.jsonl (one ATIF trajectory per line) and manifest.json "
-        "(counts, sha256 of every file, source formats, parser version, redaction status). "
-        "By default the captured sessions are exported. The write is atomic.",
+        help="write selected sessions, redacted, as ATIF trajectories plus a manifest",
+        description="Write trajectories.jsonl (one ATIF trajectory per line, redacted), "
+        "redaction-findings.jsonl (each finding's place, rule and value hash; never the "
+        "value) and manifest.json (counts, sha256 of every file, source formats, the "
+        "redaction report). By default the captured sessions are exported. The write is "
+        "atomic. Review the result with 'modellab redact review', then approve it.",
+        epilog="exit codes: 0 written, 2 bad arguments or nothing selected, 6 write failed, "
+        "7 unusable rules file",
     )
     export.add_argument(
         "--out", metavar="DIR", help="output folder (default: $MODELLAB_HOME/exports/<time>)"
@@ -180,14 +184,23 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--all", action="store_true", help="every session, not only captured")
     _add_selection(export, ids=True)
     export.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
+    export.add_argument(
+        "--raw",
+        action="store_true",
+        help="do not redact; the manifest says raw and the export can never be approved or sent",
+    )
+    export.add_argument("--rules", metavar="FILE", help="redact with this rules file")
+    export.add_argument(
+        "--jobs", type=int, metavar="N", help="redaction worker processes (default: by size)"
+    )
     _add_json(export)
 
     redact = _add(
         commands,
         "redact",
-        help="scan for secrets and personal data (review and approve: not built yet)",
-        description="Find secrets, personal data and machine identity with the same engine "
-        "that will redact exports.",
+        help="scan for secrets, review an export's redactions, approve it for sending",
+        description="Find secrets, personal data and machine identity with the engine that "
+        "redacts exports; review what an export redacted; approve it for sending.",
     )
     redact_commands = redact.add_subparsers(dest="redact_command", metavar="SUBCOMMAND")
     scan = _add(
@@ -213,8 +226,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     approve.add_argument("export", metavar="EXPORT", help="an export folder")
     _add_json(approve)
-    review = _add(redact_commands, "review", help="not built yet: step through findings")
-    review.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    review = _add(
+        redact_commands,
+        "review",
+        help="decide on every value an export redacted, before approving it",
+        description="Step through an export's findings, one distinct value at a time, "
+        "grouped by rule, shown masked in context. For each: keep the redaction, mark it a "
+        "false positive (its hash joins a persistent allowlist), or add a term to redact "
+        "everywhere. When the allowlist or terms change, the export is redacted again in "
+        "place. Without options the review is interactive; the options below do the same "
+        "from scripts.",
+        epilog="exit codes: 0 done (see 'complete' in --json), 2 bad arguments, "
+        "7 findings file damaged, 9 export not redacted",
+    )
+    review.add_argument("export", metavar="EXPORT", help="an export folder")
+    review.add_argument("--list", action="store_true", help="print the values and decisions")
+    review.add_argument(
+        "--accept-rule",
+        action="append",
+        metavar="RULE",
+        help="keep every redaction of RULE (repeatable)",
+    )
+    review.add_argument("--accept-all", action="store_true", help="keep every redaction")
+    review.add_argument(
+        "--allow-hash",
+        action="append",
+        metavar="HASH",
+        help="mark the value with this hash (or unique prefix) a false positive (repeatable)",
+    )
+    review.add_argument(
+        "--add-term",
+        action="append",
+        metavar="TERM",
+        help="redact TERM everywhere, in this and later exports (repeatable)",
+    )
+    _add_json(review)
 
     for name, what in _NOT_BUILT.items():
         stub = _add(commands, name, help=f"not built yet: {what}", add_help=True)
@@ -244,6 +290,10 @@ def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], int] | 
         from modellab.cli.redact import cmd_approve, cmd_scan
 
         return cmd_scan if args.redact_command == "scan" else cmd_approve
+    if args.command == "redact" and args.redact_command == "review":
+        from modellab.cli.review import cmd_review
+
+        return cmd_review
     return None
 
 
@@ -254,13 +304,6 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
         print(f"modellab {__version__}")
         return 0
-    if args.command == "redact" and args.redact_command == "review":
-        print(
-            "modellab redact review: not built yet (it comes with export redaction; until "
-            "then exports are marked not-redacted and can never be approved or sent).",
-            file=sys.stderr,
-        )
-        return 2
     if args.command in _NOT_BUILT:
         print(
             f"modellab {args.command}: not built yet ({_NOT_BUILT[args.command]}).", file=sys.stderr

@@ -27,6 +27,7 @@ COMMANDS: tuple[tuple[str, ...], ...] = (
     ("export",),
     ("redact",),
     ("redact", "scan"),
+    ("redact", "review"),
     ("redact", "approve"),
 )
 _WIDTH = "100"

@@ -1,4 +1,4 @@
-"""``modellab export``: write trajectories.jsonl and manifest.json for a selection."""
+"""``modellab export``: write redacted trajectories, the redaction report and a manifest."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ __all__ = ["cmd_export"]
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Export the captured sessions (or --all / --ids ...) atomically."""
+    """Export the captured sessions (or --all / --ids ...) atomically, redacted unless --raw."""
     from modellab._internal.term import Progress
-    from modellab.export import REDACTION_NOT_REDACTED, write_export
+    from modellab.export import write_export
+    from modellab.redact import RedactionConfig
     from modellab.store import Catalog, utc_now
 
     settings = settings_from_args(args)
@@ -37,33 +38,48 @@ def cmd_export(args: argparse.Namespace) -> int:
     def on_progress(done: int, total: int) -> None:
         nonlocal progress
         if progress is None:
-            progress = Progress("exporting", total, enabled=not args.json, unit="sessions")
+            label = "exporting (raw)" if args.raw else "redacting"
+            progress = Progress(label, total, enabled=not args.json, unit="sessions")
         progress.advance(done - progress.done)
 
+    rules = Path(args.rules).expanduser() if args.rules else None
     with Catalog(settings.catalog_path) as catalog:
+        config = None if args.raw else RedactionConfig.load(settings, catalog, rules_path=rules)
         result = write_export(
             catalog,
             selection,
             out_dir,
+            redaction=config,
             force=args.force,
+            jobs=args.jobs,
             on_progress=on_progress,
             describe_selection=described,
         )
     if progress is not None:
         progress.close()
-    warn(
-        f"redaction status: {REDACTION_NOT_REDACTED}. The redaction review is not built "
-        "yet: this export may contain secrets, personal data and private paths. "
-        "Do not share it."
-    )
+    if args.raw:
+        warn(
+            "this export is RAW: not redacted, and marked raw in its manifest. It may contain "
+            "secrets, personal data and private paths; it can never be approved or sent."
+        )
     if args.json:
         emit_json({"out_dir": str(result.out_dir), "manifest": result.manifest})
-    else:
-        counts = result.manifest["counts"]
-        print(
-            f"Exported {result.sessions} session(s) ({counts['turns']} turns, "
-            f"{counts['tool_calls']} tool calls) to {result.out_dir}"
-        )
-        print("  trajectories.jsonl  (ATIF, one trajectory per line)")
-        print("  manifest.json       (counts, sha256 of every file, sources, redaction status)")
+        return 0
+    counts = result.manifest["counts"]
+    print(
+        f"Exported {result.sessions} session(s) ({counts['turns']} turns, "
+        f"{counts['tool_calls']} tool calls) to {result.out_dir}"
+    )
+    print("  trajectories.jsonl        ATIF, one trajectory per line")
+    print("  manifest.json             counts, sha256 of every file, sources, redaction report")
+    redaction = result.manifest["redaction"]
+    if redaction is None:
+        return 0
+    print("  redaction-findings.jsonl  each finding: where, which rule, value hash (no values)")
+    by_rule = ", ".join(f"{rule} {n}" for rule, n in redaction["counts_by_rule"].items())
+    print(
+        f"Redacted {redaction['findings']} finding(s) of {len(redaction['values'])} distinct "
+        f"value(s): {by_rule or 'nothing found'}."
+    )
+    print(f"Next: modellab redact review {result.out_dir}")
     return 0

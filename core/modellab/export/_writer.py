@@ -1,4 +1,7 @@
-"""Write an export folder: ``trajectories.jsonl`` (ATIF, one per line) and ``manifest.json``.
+"""Write an export folder: trajectories, manifest and, when redacted, the findings.
+
+The files are ``trajectories.jsonl`` (ATIF, one per line), ``manifest.json`` and, for
+redacted exports, ``redaction-findings.jsonl``.
 
 The folder is built under a temporary sibling name and renamed into place only when every
 file is written and fsynced, so an interrupted export leaves nothing that looks complete.
@@ -14,7 +17,7 @@ import queue
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,16 +27,20 @@ from modellab._internal.files import atomic_write_bytes, fsync_dir, remove_tree_
 
 # Not from modellab.traces: exporting streams stored bytes and must not pay for pydantic.
 from modellab._internal.formats import ATIF_SCHEMA_VERSION
+from modellab._internal.pool import choose_jobs
 from modellab.errors import ExportError, UsageError
-from modellab.store import Catalog, Selection, utc_now
+from modellab.export._redaction import redact_stored
+from modellab.export._report import FINDINGS, RedactionReport
+from modellab.redact import REDACTED, FieldFinding, RedactionConfig
+from modellab.store import Catalog, Selection, SessionRow, utc_now
 
-__all__ = ["EXPORT_FORMAT_VERSION", "REDACTION_NOT_REDACTED", "ExportResult", "write_export"]
+__all__ = ["EXPORT_FORMAT_VERSION", "REDACTION_RAW", "ExportResult", "write_export"]
 
 EXPORT_FORMAT_VERSION = 1
 TRAJECTORIES = "trajectories.jsonl"
 MANIFEST = "manifest.json"
-#: Until the redaction review exists, every export says plainly that it is not redacted.
-REDACTION_NOT_REDACTED = "not-redacted"
+#: The ``redaction_status`` of an export made with ``--raw``; the gate never lets it pass.
+REDACTION_RAW = "raw"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +63,11 @@ class _BackgroundDigest:
 
     def __init__(self) -> None:
         self._digest = hashlib.sha256()
-        self._queue: queue.Queue[tuple[str, bytes, str] | None] = queue.Queue(maxsize=8)
+        self._queue: queue.Queue[tuple[str, bytes, str | None] | None] = queue.Queue(maxsize=8)
         #: Session ids whose bytes did not match their recorded sha256.
         self.damaged: list[str] = []
+        #: sha256 of each line, in order (complete once :meth:`hexdigest` returns).
+        self.lines: list[str] = []
         self._thread = threading.Thread(target=self._run, name="export-sha256", daemon=True)
         self._thread.start()
 
@@ -67,11 +76,16 @@ class _BackgroundDigest:
             session_id, line, expected = item
             self._digest.update(line)
             self._digest.update(b"\n")
-            if hashlib.sha256(line).hexdigest() != expected:
+            line_sha256 = hashlib.sha256(line).hexdigest()
+            self.lines.append(line_sha256)
+            if expected is not None and line_sha256 != expected:
                 self.damaged.append(session_id)
 
-    def update(self, session_id: str, line: bytes, expected_sha256: str) -> None:
-        """Hash ``line`` and a newline into the file digest, and check the line."""
+    def update(self, session_id: str, line: bytes, expected_sha256: str | None) -> None:
+        """Hash ``line`` and a newline into the file digest, and check the line.
+
+        ``expected_sha256`` is None for a redacted line: its source was checked on read.
+        """
         self._queue.put((session_id, line, expected_sha256))
 
     def hexdigest(self) -> str:
@@ -153,20 +167,93 @@ def _swap_into_place(staging: Path, out_dir: Path) -> None:
         remove_tree_quietly(retired)
 
 
+class _Tally:
+    """Counts for the manifest, one session at a time."""
+
+    def __init__(self) -> None:
+        self.by_source: Counter[str] = Counter()
+        self.by_outcome: Counter[str] = Counter()
+        self.formats: Counter[tuple[str, str | None, str]] = Counter()
+        self.turns = self.tool_calls = self.errors = 0
+        self.sessions: list[dict[str, Any]] = []
+
+    def add(self, row: SessionRow, entry: dict[str, Any]) -> None:
+        self.by_source[row.source] += 1
+        self.by_outcome[row.outcome] += 1
+        self.formats[(row.source_format, row.source_format_version, row.parser_version)] += 1
+        self.turns += row.turns
+        self.tool_calls += row.tool_calls
+        self.errors += row.errors
+        self.sessions.append(entry)
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "sessions": len(self.sessions),
+            "turns": self.turns,
+            "tool_calls": self.tool_calls,
+            "tool_errors": self.errors,
+            "by_source": dict(self.by_source),
+            "by_outcome": dict(self.by_outcome),
+        }
+
+    def sources(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "source_format": fmt,
+                "source_format_version": version,
+                "parser_version": parser,
+                "sessions": count,
+            }
+            for (fmt, version, parser), count in sorted(self.formats.items(), key=str)
+        ]
+
+
+#: (row, line to write, sha256 the line must have or None, findings in it)
+_Line = tuple[SessionRow, bytes, str | None, list[FieldFinding]]
+
+
+def _raw_lines(catalog: Catalog, refs: list[tuple[SessionRow, str, int]]) -> Iterator[_Line]:
+    for row, digest, _size in refs:
+        yield row, catalog.objects.get(digest, verify=False), digest, []
+
+
+def _redacted_lines(
+    catalog: Catalog,
+    refs: list[tuple[SessionRow, str, int]],
+    config: RedactionConfig,
+    jobs: int | None,
+) -> Iterator[_Line]:
+    workers = choose_jobs(jobs, len(refs), sum(size for _, _, size in refs))
+    renderer, templates = redact_stored(
+        config, catalog.objects.root, [(row.id, digest) for row, digest, _ in refs], jobs=workers
+    )
+    for (row, _digest, _size), template in zip(refs, templates, strict=True):
+        line, findings = renderer.render(template)
+        yield row, line, None, findings
+
+
 def write_export(
     catalog: Catalog,
     selection: Selection,
     out_dir: Path,
     *,
+    redaction: RedactionConfig | None,
     force: bool = False,
+    jobs: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     describe_selection: dict[str, Any] | None = None,
 ) -> ExportResult:
-    """Export the selected sessions to ``out_dir``; raise if nothing matches."""
+    """Export the selected sessions to ``out_dir``; raise if nothing matches.
+
+    With a ``redaction`` configuration every trajectory is redacted and the manifest and
+    ``redaction-findings.jsonl`` carry the report. ``redaction=None`` writes the stored
+    trajectories as they are and marks the export raw: the gate refuses it for ever.
+    ``jobs`` is the number of redaction worker processes (``None``: decide by size).
+    """
     from modellab import __version__
 
-    rows = catalog.list_sessions(selection)
-    if not rows:
+    refs = catalog.trajectory_refs(selection)
+    if not refs:
         raise UsageError(
             "no sessions match the selection",
             hint="capture sessions with 'modellab capture', or pass --all",
@@ -175,77 +262,70 @@ def write_export(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
     digest = _BackgroundDigest()
+    status = REDACTED if redaction is not None else REDACTION_RAW
     try:
         written = 0
-        by_source: Counter[str] = Counter()
-        by_outcome: Counter[str] = Counter()
-        formats: dict[tuple[str, str | None, str], int] = Counter()
-        turns = tool_calls = errors = 0
-        sessions: list[dict[str, str]] = []
-        with (staging / TRAJECTORIES).open("wb") as handle:
+        tally = _Tally()
+        lines = (
+            _raw_lines(catalog, refs)
+            if redaction is None
+            else _redacted_lines(catalog, refs, redaction, jobs)
+        )
+        with contextlib.ExitStack() as files:
+            handle = files.enter_context((staging / TRAJECTORIES).open("wb"))
+            outputs = [handle]
+            report: RedactionReport | None = None
+            if redaction is not None:
+                outputs.append(files.enter_context((staging / FINDINGS).open("wb")))
+                report = RedactionReport(outputs[-1], redaction)
             writeback = _EarlyWriteback(handle.fileno())
             try:
-                for row, trajectory, trajectory_sha in catalog.iter_trajectories(selection):
-                    handle.write(trajectory)
+                for row, line, expected, findings in lines:
+                    handle.write(line)
                     handle.write(b"\n")
-                    writeback.wrote(len(trajectory) + 1)
-                    digest.update(row.id, trajectory, trajectory_sha)
-                    written += len(trajectory) + 1
-                    by_source[row.source] += 1
-                    by_outcome[row.outcome] += 1
-                    formats[(row.source_format, row.source_format_version, row.parser_version)] += 1
-                    turns, tool_calls, errors = (
-                        turns + row.turns,
-                        tool_calls + row.tool_calls,
-                        errors + row.errors,
-                    )
-                    sessions.append({"id": row.id, "source": row.source, "sha256": trajectory_sha})
+                    writeback.wrote(len(line) + 1)
+                    digest.update(row.id, line, expected)
+                    written += len(line) + 1
+                    entry: dict[str, Any] = {"id": row.id, "source": row.source}
+                    if report is not None:
+                        entry["findings"] = report.add(row.id, findings)
+                        # The stored original: review reveals values from it on request.
+                        entry["trajectory_sha256"] = refs[len(tally.sessions)][1]
+                    tally.add(row, entry)
                     if on_progress is not None:
-                        on_progress(len(sessions), len(rows))
+                        on_progress(len(tally.sessions), len(refs))
             finally:
                 writeback.close()
-            handle.flush()
-            os.fsync(handle.fileno())
+            for output in outputs:
+                output.flush()
+                os.fsync(output.fileno())
         file_sha256 = digest.hexdigest()
+        for entry, line_sha256 in zip(tally.sessions, digest.lines, strict=True):
+            entry["sha256"] = line_sha256
         if digest.damaged:
             raise ExportError(
                 f"{len(digest.damaged)} stored trajectories are damaged "
                 f"({', '.join(digest.damaged[:5])}); nothing was exported",
                 hint="re-import those sessions with 'modellab sessions import --force PATH'",
             )
+        files_section: dict[str, Any] = {
+            TRAJECTORIES: {"sha256": file_sha256, "bytes": written, "lines": len(tally.sessions)}
+        }
+        if report is not None:
+            files_section[FINDINGS] = report.file_entry()
         manifest = {
             "format": "modellab-export",
             "format_version": EXPORT_FORMAT_VERSION,
             "created_at": utc_now(),
             "modellab_version": __version__,
-            "redaction_status": REDACTION_NOT_REDACTED,
+            "redaction_status": status,
             "trajectory_format": ATIF_SCHEMA_VERSION,
             "selection": describe_selection or {},
-            "counts": {
-                "sessions": len(sessions),
-                "turns": turns,
-                "tool_calls": tool_calls,
-                "tool_errors": errors,
-                "by_source": dict(by_source),
-                "by_outcome": dict(by_outcome),
-            },
-            "files": {
-                TRAJECTORIES: {
-                    "sha256": file_sha256,
-                    "bytes": written,
-                    "lines": len(sessions),
-                }
-            },
-            "sources": [
-                {
-                    "source_format": fmt,
-                    "source_format_version": version,
-                    "parser_version": parser,
-                    "sessions": count,
-                }
-                for (fmt, version, parser), count in sorted(formats.items(), key=str)
-            ],
-            "sessions": sessions,
+            "counts": tally.counts(),
+            "redaction": report.manifest_section() if report is not None else None,
+            "files": files_section,
+            "sources": tally.sources(),
+            "sessions": tally.sessions,
         }
         manifest_bytes = jsonio.dumps(manifest, indent=True) + b"\n"
         atomic_write_bytes(staging / MANIFEST, manifest_bytes)
@@ -263,8 +343,8 @@ def write_export(
         digest.close()
     catalog.record_export(
         out_dir=out_dir,
-        sessions=len(sessions),
+        sessions=len(tally.sessions),
         manifest_sha256=hashlib.sha256(manifest_bytes).hexdigest(),
-        redaction_status=REDACTION_NOT_REDACTED,
+        redaction_status=status,
     )
-    return ExportResult(out_dir, len(sessions), manifest)
+    return ExportResult(out_dir, len(tally.sessions), manifest)

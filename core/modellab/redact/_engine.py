@@ -15,6 +15,7 @@ import base64
 import binascii
 import bisect
 import hashlib
+import hmac
 import math
 import re
 from collections import Counter
@@ -44,9 +45,17 @@ _BATCH_CHARS = 1 << 19
 _CUSTOM_RULE = "custom-term"
 
 
-def value_hash(value: str) -> str:
-    """The sha256 of a matched value: how reports and allowlists refer to it."""
-    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+def value_hash(value: str, key: bytes | None = None) -> str:
+    """How reports and allowlists refer to a matched value, never showing it.
+
+    With ``key`` this is HMAC-SHA256: a report that leaves the machine then cannot be used
+    to confirm a guess (is ``alice@example.com`` in here?), which a plain sha256 of a
+    short, guessable value would allow. Without a key it is the plain sha256.
+    """
+    data = value.encode("utf-8", "surrogatepass")
+    if key is None:
+        return hashlib.sha256(data).hexdigest()
+    return hmac.new(key, data, hashlib.sha256).hexdigest()
 
 
 def shannon_entropy(value: str) -> float:
@@ -152,6 +161,8 @@ class Scanner:
     :param allow_hashes: sha256 of values that are never findings (reviewed false positives).
     :param terms: extra literal strings to redact everywhere (user names, host names, words
         added during review), each with the placeholder kind to use.
+    :param hash_key: key for value hashes (see :func:`value_hash`); ``allow_hashes`` must
+        have been made with the same key.
     """
 
     def __init__(
@@ -160,8 +171,10 @@ class Scanner:
         *,
         allow_hashes: Iterable[str] = (),
         terms: Iterable[tuple[str, str]] = (),
+        hash_key: bytes | None = None,
     ) -> None:
         self.rules = tuple(rules)
+        self.hash_key = hash_key
         self.allow_hashes = frozenset(allow_hashes)
         # Ties between findings go to the rule listed first: specific formats come before
         # generic ones (secret-assignment) in the rules file.
@@ -345,7 +358,7 @@ class Scanner:
             return None
         if rule.allow is not None and rule.allow.search(value):
             return None
-        digest = value_hash(value)
+        digest = value_hash(value, self.hash_key)
         if digest in self.allow_hashes:
             return None
         return (start, end, rule.id, rule.category, rule.placeholder, digest)
@@ -438,7 +451,7 @@ class Scanner:
         if self._term_pattern is not None:
             for match in self._term_pattern.finditer(text):
                 value = match.group(0)
-                digest = value_hash(value)
+                digest = value_hash(value, self.hash_key)
                 if digest not in self.allow_hashes:
                     kind = self._term_kind.get(value, "TERM")
                     found.append(
@@ -471,7 +484,7 @@ class Scanner:
                         rule_id,
                         category,
                         placeholder,
-                        value_hash(text[start:kept_end]),
+                        value_hash(text[start:kept_end], self.hash_key),
                     )
                 continue
             kept.append(finding)
@@ -547,7 +560,7 @@ class Scanner:
         except (binascii.Error, ValueError):
             return None  # not base64, or not text: nothing to look into
         hits = [f for f in self._find(inner) if f[3] == "secret"]
-        digest = value_hash(blob)
+        digest = value_hash(blob, self.hash_key)
         if hits and digest not in self.allow_hashes:
             return (match.start(), match.end(), f"base64-{hits[0][2]}", "secret", "SECRET", digest)
         return None

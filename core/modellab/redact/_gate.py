@@ -1,25 +1,29 @@
 """Approvals and the gate that every path off the machine must pass.
 
-An approval records the sha256 of every file in a reviewed export. ``require_approved``
-recomputes them: any change after the review (a file edited, added or removed) makes the
+An approval records the sha256 of every file in a reviewed export; it can only be given
+once every redacted value in the export has a review decision. ``require_approved``
+recomputes the sha256s: any change after the review (a file edited, added or removed) makes the
 approval stale. An export that was not redacted can never be approved, so it can never pass.
 """
 
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from modellab._internal.files import sha256_file
 from modellab.errors import (
     NotApprovedError,
+    NotReviewedError,
     RawExportError,
     StaleApprovalError,
     UsageError,
 )
-from modellab.store import Catalog
+from modellab.store import Catalog, ReviewState
 
 __all__ = ["REDACTED", "Approval", "approve_export", "require_approved"]
 
@@ -73,12 +77,32 @@ def _refuse_unredacted(export_dir: Path) -> None:
         )
 
 
+def _refuse_unreviewed(catalog: Catalog, export_dir: Path) -> None:
+    """Every distinct value the export redacted must have a recorded review decision."""
+    data = (export_dir / _MANIFEST).read_bytes()
+    values = (json.loads(data).get("redaction") or {}).get("values") or []
+    kept = ReviewState(catalog, who="").kept(export_dir, hashlib.sha256(data).hexdigest())
+    open_rules = Counter(v["rule"] for v in values if (v["rule"], v["sha256"]) not in kept)
+    if open_rules:
+        listed = ", ".join(f"{rule} {n}" for rule, n in sorted(open_rules.items()))
+        raise NotReviewedError(
+            export_dir,
+            f"{sum(open_rules.values())} redacted value(s) not reviewed yet ({listed})",
+            hint=f"run 'modellab redact review {export_dir}' (or --accept-rule RULE)",
+        )
+
+
 def approve_export(
     catalog: Catalog, export_dir: Path, *, approved_by: str | None = None
 ) -> Approval:
-    """Record an approval of ``export_dir`` exactly as it is now."""
+    """Record an approval of ``export_dir`` exactly as it is now.
+
+    :raises RawExportError: the export was not redacted.
+    :raises NotReviewedError: some redacted values have no review decision.
+    """
     export_dir = export_dir.resolve()
     _refuse_unredacted(export_dir)
+    _refuse_unreviewed(catalog, export_dir)
     files = _fingerprint(export_dir)
     who = approved_by or getpass.getuser()
     approved_at = catalog.record_approval(export_dir, files, who)

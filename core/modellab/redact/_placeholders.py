@@ -20,14 +20,18 @@ class Placeholders:
 
     def for_finding(self, finding: Finding) -> str:
         """The placeholder text that replaces ``finding``."""
-        if finding.placeholder == "HOME":
+        return self.text_for(finding.placeholder, finding.rule_id, finding.value_sha256)
+
+    def text_for(self, kind: str, rule_id: str, value_sha256: str) -> str:
+        """The placeholder for a value of this kind (and rule, for secrets)."""
+        if kind == "HOME":
             return "~"
-        scope = (finding.placeholder, finding.rule_id if finding.placeholder == "SECRET" else "")
+        scope = (kind, rule_id if kind == "SECRET" else "")
         numbers = self._numbers.setdefault(scope, {})
-        number = numbers.setdefault(finding.value_sha256, len(numbers) + 1)
-        if finding.placeholder == "SECRET":
-            return f"<SECRET:{finding.rule_id}:{number}>"
-        return f"<{finding.placeholder}:{number}>"
+        number = numbers.setdefault(value_sha256, len(numbers) + 1)
+        if kind == "SECRET":
+            return f"<SECRET:{rule_id}:{number}>"
+        return f"<{kind}:{number}>"
 
 
 def apply_findings(text: str, findings: list[Finding], placeholders: Placeholders) -> str:

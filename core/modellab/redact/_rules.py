@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
 from dataclasses import dataclass
@@ -11,11 +12,11 @@ from typing import Any, Literal
 
 from modellab.errors import RedactionError
 
-__all__ = ["PLACEHOLDER_KINDS", "Category", "Rule", "load_rules"]
+__all__ = ["PLACEHOLDER_KINDS", "Category", "Rule", "load_rules", "rules_sha256"]
 
 Category = Literal["secret", "pii", "identity"]
 PLACEHOLDER_KINDS = frozenset(
-    {"SECRET", "EMAIL", "PHONE", "IP", "CARD", "HOME", "USER", "HOST", "TERM"}
+    {"SECRET", "EMAIL", "PHONE", "IP", "CARD", "HOME", "USER", "HOST", "WORKSPACE", "TERM"}
 )
 _FIELDS = {
     "id",
@@ -104,17 +105,25 @@ def _rule(raw: dict[str, Any], where: str) -> Rule:
     )
 
 
-def load_rules(path: Path | None = None) -> tuple[Rule, ...]:
-    """The rules in ``path``, or the built-in ``rules.toml``. Raises ``RedactionError``."""
+def _rules_text(path: Path | None) -> tuple[str, str]:
+    """(name for messages, text) of the rules file, or of the built-in one."""
     if path is None:
         text = resources.files("modellab.redact").joinpath("rules.toml").read_text("utf-8")
-        name = "built-in rules.toml"
-    else:
-        try:
-            text = path.read_text("utf-8")
-        except OSError as exc:
-            raise RedactionError(f"{path}: cannot read rules ({exc.strerror})") from exc
-        name = str(path)
+        return "built-in rules.toml", text
+    try:
+        return str(path), path.read_text("utf-8")
+    except OSError as exc:
+        raise RedactionError(f"{path}: cannot read rules ({exc.strerror})") from exc
+
+
+def rules_sha256(path: Path | None = None) -> str:
+    """The sha256 of the rules file (or the built-in one): which rules made a report."""
+    return hashlib.sha256(_rules_text(path)[1].encode("utf-8")).hexdigest()
+
+
+def load_rules(path: Path | None = None) -> tuple[Rule, ...]:
+    """The rules in ``path``, or the built-in ``rules.toml``. Raises ``RedactionError``."""
+    name, text = _rules_text(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -4,17 +4,19 @@ Content is every string in the trajectory except structural fields (ids, hashes,
 timestamps), which are listed here by key: ``toolu_…`` and ``msg_…`` ids and uuids would
 otherwise dominate the findings (research notes §4, trap 2), and they carry no user data.
 Machine identity is found in two passes: home folders first, then the user names taken from
-them are redacted wherever else they appear.
+them, and the host names the session's own metadata records, are redacted wherever else
+they appear. The working folder (``cwd``, from CodeWhale's ``<turn_meta>`` block and
+session metadata) is removed outright.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from modellab.redact._engine import Finding, Scanner
+from modellab.redact._engine import Finding, Scanner, value_hash
 from modellab.redact._placeholders import Placeholders, apply_findings
 
 __all__ = ["FieldFinding", "redact_trajectory"]
@@ -86,6 +88,12 @@ _GENERIC_USERS = frozenset(
         "build",
     }
 )
+#: Keys whose values are the working folder: removed from redacted trajectories.
+WORKSPACE_KEYS = frozenset({"cwd", "workspace"})
+#: Keys under which session metadata records the machine's name.
+HOST_KEYS = frozenset({"hostname", "host_name", "computer_name", "machine_name"})
+_WORKSPACE_RULE = "workspace-path"
+_HOME_PREFIX = re.compile(r"(?:/home/|/Users/|[A-Za-z]:\\+Users\\+)([^/\\]+)")
 _USER_FROM_HOME = re.compile(r"(?:/home/|/Users/|\\Users\\+)([^/\\]+)$")
 
 
@@ -119,7 +127,7 @@ def _content_strings(
     """(container, key, path, text) for every content string under ``node``."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if key in STRUCTURAL_KEYS:
+            if key in STRUCTURAL_KEYS or (key in WORKSPACE_KEYS and isinstance(value, str)):
                 continue
             child = f"{path}/{key}"
             if isinstance(value, str):
@@ -135,6 +143,52 @@ def _content_strings(
                 yield from _content_strings(value, child)
 
 
+def _workspaces(node: Any, path: str) -> Iterator[tuple[dict[str, Any], str, str, str]]:
+    """(container, key, path, value) of every working-folder string under ``node``."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in STRUCTURAL_KEYS:
+                continue
+            if key in WORKSPACE_KEYS and isinstance(value, str):
+                yield node, key, f"{path}/{key}", value
+            elif isinstance(value, dict | list):
+                yield from _workspaces(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            if isinstance(value, dict | list):
+                yield from _workspaces(value, f"{path}/{index}")
+
+
+def _host_names(node: Any) -> set[str]:
+    """Machine names recorded in the trajectory's metadata (``hostname`` and the like)."""
+    names: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in HOST_KEYS and isinstance(value, str) and len(value) >= 3:
+                names.add(value)
+            elif isinstance(value, dict | list):
+                names |= _host_names(value)
+    elif isinstance(node, list):
+        for value in node:
+            if isinstance(value, dict | list):
+                names |= _host_names(value)
+    return names
+
+
+def _users_of_workspaces(paths: Iterable[str]) -> set[str]:
+    """User names in working folders under a home (``/home/alex/src`` gives ``alex``)."""
+    names: set[str] = set()
+    for path in paths:
+        match = _HOME_PREFIX.match(path)
+        if match and _is_personal(match.group(1)):
+            names.add(match.group(1))
+    return names
+
+
+def _is_personal(name: str) -> bool:
+    return len(name) >= 3 and name.lower() not in _GENERIC_USERS
+
+
 def _user_names(texts: list[str], found: list[list[Finding]]) -> set[str]:
     names: set[str] = set()
     for text, findings in zip(texts, found, strict=True):
@@ -142,7 +196,7 @@ def _user_names(texts: list[str], found: list[list[Finding]]) -> set[str]:
             if finding.rule_id != "home-path":
                 continue
             match = _USER_FROM_HOME.search(text[finding.start : finding.end])
-            if match and len(match.group(1)) >= 3 and match.group(1).lower() not in _GENERIC_USERS:
+            if match and _is_personal(match.group(1)):
                 names.add(match.group(1))
     return names
 
@@ -155,18 +209,21 @@ def redact_trajectory(
     ``placeholders`` numbers values; share one across an export so a value keeps its
     placeholder in every session of that export.
     """
+    workspaces = list(_workspaces(trajectory, ""))
+    report = _remove_workspaces(workspaces, scanner)
     fields = list(_content_strings(trajectory, ""))
     texts = [text for _, _, _, text in fields]
     found = scanner.scan_many(texts)
-    users = _user_names(texts, found)
-    if users:
+    users = _user_names(texts, found) | _users_of_workspaces(w[3] for w in workspaces)
+    terms = [(user, "USER") for user in sorted(users)]
+    terms += [(host, "HOST") for host in sorted(_host_names(trajectory))]
+    if terms:
         named = Scanner(
-            (), allow_hashes=scanner.allow_hashes, terms=[(u, "USER") for u in sorted(users)]
+            (), allow_hashes=scanner.allow_hashes, terms=terms, hash_key=scanner.hash_key
         )
         for index, extra in enumerate(named.scan_many(texts)):
             if extra:
                 found[index] = _merge(found[index], extra)
-    report: list[FieldFinding] = []
     for (container, key, path, text), findings in zip(fields, found, strict=True):
         if not findings:
             continue
@@ -184,6 +241,21 @@ def redact_trajectory(
             for f in findings
         )
     return report
+
+
+def _remove_workspaces(
+    workspaces: list[tuple[dict[str, Any], str, str, str]], scanner: Scanner
+) -> list[FieldFinding]:
+    """Blank every working-folder field (it names the user's project and home)."""
+    removed: list[FieldFinding] = []
+    for container, key, path, value in workspaces:
+        container[key] = None
+        if value:
+            digest = value_hash(value, scanner.hash_key)
+            removed.append(
+                FieldFinding(path, _WORKSPACE_RULE, "identity", 0, len(value), digest, "")
+            )
+    return removed
 
 
 def _merge(first: list[Finding], second: list[Finding]) -> list[Finding]:

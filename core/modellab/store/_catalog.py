@@ -197,6 +197,10 @@ class Catalog:
         """The schema version the file is at."""
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read-only statement (for modules that own their own tables)."""
+        return self._db.execute(sql, tuple(params)).fetchall()
+
     # -- audit -------------------------------------------------------------------------
     def audit(self, db: sqlite3.Connection, action: str, details: dict[str, Any]) -> None:
         """Append to the audit log inside the caller's transaction."""
@@ -362,22 +366,29 @@ class Catalog:
         """Sessions in the selection, oldest first."""
         return [SessionRow(*row) for row in self._select(_ROW_COLUMNS, selection or Selection())]
 
-    def iter_trajectories(self, selection: Selection) -> Iterator[tuple[SessionRow, bytes, str]]:
-        """Stream (row, ATIF bytes, expected sha256), one session at a time.
+    def trajectory_refs(self, selection: Selection) -> list[tuple[SessionRow, str, int]]:
+        """(row, trajectory sha256, size in bytes) of each selected session, oldest first.
 
-        The bytes are not verified here, so a caller that hashes them anyway (the export)
-        does it once; ``trajectory`` verifies. Rows are listed in one read transaction.
+        Listed in one read transaction, so rows and digests agree.
         """
         self._db.execute("BEGIN")
         try:
             rows = self.list_sessions(selection)
-            digests = {
-                str(r[0]): str(r[1]) for r in self._select("id, trajectory_sha256", selection)
+            refs = {
+                str(r[0]): (str(r[1]), int(r[2]))
+                for r in self._select("id, trajectory_sha256, trajectory_size", selection)
             }
         finally:
             self._db.execute("COMMIT")
-        for row in rows:
-            digest = digests[row.id]
+        return [(row, *refs[row.id]) for row in rows]
+
+    def iter_trajectories(self, selection: Selection) -> Iterator[tuple[SessionRow, bytes, str]]:
+        """Stream (row, ATIF bytes, expected sha256), one session at a time.
+
+        The bytes are not verified here, so a caller that hashes them anyway (the export)
+        does it once; ``trajectory`` verifies.
+        """
+        for row, digest, _size in self.trajectory_refs(selection):
             yield row, self.objects.get(digest, verify=False), digest
 
     def trajectory(self, session_id: str) -> bytes:

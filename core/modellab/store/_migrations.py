@@ -92,6 +92,29 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX approvals_by_dir ON approvals (export_dir);
     """,
+    # 3: the redaction review: reviewed false positives, custom terms, decisions per export.
+    """
+    CREATE TABLE redaction_allowlist (
+        value_sha256 TEXT PRIMARY KEY,  -- keyed with the installation's redaction.key
+        rule         TEXT NOT NULL,     -- the rule that flagged it when it was allowed
+        added_at     TEXT NOT NULL,
+        added_by     TEXT NOT NULL
+    );
+    CREATE TABLE redaction_terms (
+        term       TEXT PRIMARY KEY,    -- redacted everywhere as <TERM:n>
+        added_at   TEXT NOT NULL,
+        added_by   TEXT NOT NULL
+    );
+    CREATE TABLE redaction_decisions (
+        export_dir      TEXT NOT NULL,
+        manifest_sha256 TEXT NOT NULL,  -- the export exactly as it was reviewed
+        rule            TEXT NOT NULL,
+        value_sha256    TEXT NOT NULL,
+        decision        TEXT NOT NULL,  -- 'keep': the redaction stays
+        decided_at      TEXT NOT NULL,
+        PRIMARY KEY (export_dir, manifest_sha256, rule, value_sha256)
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
