@@ -44,7 +44,7 @@ def test_export_writes_redacted_atif_and_a_manifest_of_hashes(imported, tmp_path
     session = from_atif(trajectories[0])
     assert session.outcome == "success"
     assert {a.type for a in session.artifacts} == {"diff", "test_run"}
-    assert session.cwd is None  # the workspace path is removed
+    assert session.cwd == "<WORKSPACE:1>"  # the workspace path is replaced whole
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["redaction_status"] == "redacted"
     assert manifest["redaction"]["counts_by_rule"] == {"workspace-path": 4}

@@ -6,7 +6,7 @@ otherwise dominate the findings (research notes §4, trap 2), and they carry no 
 Machine identity is found in two passes: home folders first, then the user names taken from
 them, and the host names the session's own metadata records, are redacted wherever else
 they appear. The working folder (``cwd``, from CodeWhale's ``<turn_meta>`` block and
-session metadata) is removed outright.
+session metadata) is replaced whole by ``<WORKSPACE:n>``.
 """
 
 from __future__ import annotations
@@ -88,11 +88,11 @@ _GENERIC_USERS = frozenset(
         "build",
     }
 )
-#: Keys whose values are the working folder: removed from redacted trajectories.
+#: Keys whose values are the working folder: replaced whole by a placeholder.
 WORKSPACE_KEYS = frozenset({"cwd", "workspace"})
 #: Keys under which session metadata records the machine's name.
 HOST_KEYS = frozenset({"hostname", "host_name", "computer_name", "machine_name"})
-_WORKSPACE_RULE = "workspace-path"
+_WORKSPACE_RULE, _WORKSPACE_KIND = "workspace-path", "WORKSPACE"
 _HOME_PREFIX = re.compile(r"(?:/home/|/Users/|[A-Za-z]:\\+Users\\+)([^/\\]+)")
 _USER_FROM_HOME = re.compile(r"(?:/home/|/Users/|\\Users\\+)([^/\\]+)$")
 
@@ -210,7 +210,7 @@ def redact_trajectory(
     placeholder in every session of that export.
     """
     workspaces = list(_workspaces(trajectory, ""))
-    report = _remove_workspaces(workspaces, scanner)
+    report = _replace_workspaces(workspaces, scanner, placeholders)
     fields = list(_content_strings(trajectory, ""))
     texts = [text for _, _, _, text in fields]
     found = scanner.scan_many(texts)
@@ -243,19 +243,23 @@ def redact_trajectory(
     return report
 
 
-def _remove_workspaces(
-    workspaces: list[tuple[dict[str, Any], str, str, str]], scanner: Scanner
+def _replace_workspaces(
+    workspaces: list[tuple[dict[str, Any], str, str, str]],
+    scanner: Scanner,
+    placeholders: Placeholders,
 ) -> list[FieldFinding]:
-    """Blank every working-folder field (it names the user's project and home)."""
-    removed: list[FieldFinding] = []
+    """Replace every working-folder field whole (it names the user's project and home)."""
+    replaced: list[FieldFinding] = []
     for container, key, path, value in workspaces:
-        container[key] = None
-        if value:
-            digest = value_hash(value, scanner.hash_key)
-            removed.append(
-                FieldFinding(path, _WORKSPACE_RULE, "identity", 0, len(value), digest, "")
-            )
-    return removed
+        if not value:
+            continue
+        digest = value_hash(value, scanner.hash_key)
+        placeholder = placeholders.text_for(_WORKSPACE_KIND, _WORKSPACE_RULE, digest)
+        container[key] = placeholder
+        replaced.append(
+            FieldFinding(path, _WORKSPACE_RULE, "identity", 0, len(value), digest, placeholder)
+        )
+    return replaced
 
 
 def _merge(first: list[Finding], second: list[Finding]) -> list[Finding]:
