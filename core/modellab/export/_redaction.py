@@ -103,6 +103,8 @@ class TemplateRenderer:
         line = self._in_json.sub(lambda m: encoded[int(m[1])], redacted.template)
         findings = [
             replace(f, replacement=self._in_text.sub(lambda m: texts[int(m[1])], f.replacement))
+            if "\x00" in f.replacement
+            else f
             for f in redacted.findings
         ]
         return line, findings

@@ -30,13 +30,12 @@ class RedactionReport:
         self._digest = hashlib.sha256()
         self._bytes = 0
         self.findings = 0
-        self._by_rule: Counter[str] = Counter()
-        self._by_category: Counter[str] = Counter()
         self._values: Counter[tuple[str, str, str, str]] = Counter()
 
     def add(self, session_id: str, findings: Iterable[FieldFinding]) -> int:
         """Record one session's findings; returns how many there were."""
         count = 0
+        lines: list[bytes] = []
         path, shift = "", 0
         for finding in findings:
             if finding.path != path:
@@ -50,15 +49,15 @@ class RedactionReport:
                 **finding.as_dict(),
                 "shown": [shown, shown + len(finding.replacement)],
             }
-            line = jsonio.dumps(entry) + b"\n"
-            self._handle.write(line)
-            self._digest.update(line)
-            self._bytes += len(line)
-            self._by_rule[finding.rule_id] += 1
-            self._by_category[finding.category] += 1
+            lines.append(jsonio.dumps(entry))
             key = (finding.rule_id, finding.category, finding.value_sha256, finding.replacement)
             self._values[key] += 1
             count += 1
+        if lines:
+            block = b"\n".join(lines) + b"\n"
+            self._handle.write(block)
+            self._digest.update(block)
+            self._bytes += len(block)
         self.findings += count
         return count
 
@@ -68,12 +67,17 @@ class RedactionReport:
 
     def manifest_section(self) -> dict[str, Any]:
         """The manifest's ``redaction`` section."""
+        by_rule: Counter[str] = Counter()
+        by_category: Counter[str] = Counter()
+        for (rule, category, _digest, _replacement), count in self._values.items():
+            by_rule[rule] += count
+            by_category[category] += count
         return {
             **self._config.describe(),
             "findings": self.findings,
             "findings_file": FINDINGS,
-            "counts_by_rule": dict(sorted(self._by_rule.items())),
-            "counts_by_category": dict(sorted(self._by_category.items())),
+            "counts_by_rule": dict(sorted(by_rule.items())),
+            "counts_by_category": dict(sorted(by_category.items())),
             "values": [
                 {
                     "rule": rule,

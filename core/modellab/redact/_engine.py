@@ -43,6 +43,7 @@ _SEPARATOR_SIZE = len(SEPARATOR)
 #: Characters of text :meth:`Scanner.scan_many` joins for one pass (about half a MB).
 _BATCH_CHARS = 1 << 19
 _CUSTOM_RULE = "custom-term"
+_HASH_CACHE_SIZE = 1 << 16
 
 
 def value_hash(value: str, key: bytes | None = None) -> str:
@@ -175,6 +176,9 @@ class Scanner:
     ) -> None:
         self.rules = tuple(rules)
         self.hash_key = hash_key
+        # The same values recur constantly (a home folder, an e-mail in every commit), and
+        # HMAC setup costs more than a lookup.
+        self._hashes: dict[str, str] = {}
         self.allow_hashes = frozenset(allow_hashes)
         # Ties between findings go to the rule listed first: specific formats come before
         # generic ones (secret-assignment) in the rules file.
@@ -239,6 +243,14 @@ class Scanner:
             else None
         )
         self._term_kind = dict(self._terms)
+
+    def _hash(self, value: str) -> str:
+        digest = self._hashes.get(value)
+        if digest is None:
+            if len(self._hashes) >= _HASH_CACHE_SIZE:
+                self._hashes.clear()
+            digest = self._hashes[value] = value_hash(value, self.hash_key)
+        return digest
 
     def _plan(
         self, text: str, bounds: Sequence[int] | None
@@ -358,7 +370,7 @@ class Scanner:
             return None
         if rule.allow is not None and rule.allow.search(value):
             return None
-        digest = value_hash(value, self.hash_key)
+        digest = self._hash(value)
         if digest in self.allow_hashes:
             return None
         return (start, end, rule.id, rule.category, rule.placeholder, digest)
@@ -451,7 +463,7 @@ class Scanner:
         if self._term_pattern is not None:
             for match in self._term_pattern.finditer(text):
                 value = match.group(0)
-                digest = value_hash(value, self.hash_key)
+                digest = self._hash(value)
                 if digest not in self.allow_hashes:
                     kind = self._term_kind.get(value, "TERM")
                     found.append(
@@ -484,7 +496,7 @@ class Scanner:
                         rule_id,
                         category,
                         placeholder,
-                        value_hash(text[start:kept_end], self.hash_key),
+                        self._hash(text[start:kept_end]),
                     )
                 continue
             kept.append(finding)
@@ -560,7 +572,7 @@ class Scanner:
         except (binascii.Error, ValueError):
             return None  # not base64, or not text: nothing to look into
         hits = [f for f in self._find(inner) if f[3] == "secret"]
-        digest = value_hash(blob, self.hash_key)
+        digest = self._hash(blob)
         if hits and digest not in self.allow_hashes:
             return (match.start(), match.end(), f"base64-{hits[0][2]}", "secret", "SECRET", digest)
         return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from modellab.redact._engine import Finding
 
-__all__ = ["Placeholders", "apply_findings"]
+__all__ = ["Placeholders", "apply_findings", "splice"]
 
 
 class Placeholders:
@@ -36,13 +36,18 @@ class Placeholders:
 
 def apply_findings(text: str, findings: list[Finding], placeholders: Placeholders) -> str:
     """Replace each finding's span (ordered, non-overlapping) with its placeholder."""
+    return splice(text, findings, [placeholders.for_finding(f) for f in findings])
+
+
+def splice(text: str, findings: list[Finding], replacements: list[str]) -> str:
+    """Replace each finding's span (ordered, non-overlapping) with its replacement."""
     if not findings:
         return text
     pieces: list[str] = []
     cursor = 0
-    for finding in findings:
+    for finding, replacement in zip(findings, replacements, strict=True):
         pieces.append(text[cursor : finding.start])
-        pieces.append(placeholders.for_finding(finding))
+        pieces.append(replacement)
         cursor = finding.end
     pieces.append(text[cursor:])
     return "".join(pieces)
