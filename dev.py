@@ -84,12 +84,23 @@ def demo() -> int:
         ("import the sample sessions", ["sessions", "import", samples]),
         ("list them", ["sessions", "list"]),
         ("capture the three most recent", ["capture", "--last", "3"]),
-        ("export the captured sessions", ["export", "--out", out]),
+        ("export them, redacted", ["export", "--out", out]),
+        (
+            "what was redacted (hashes and places, never values)",
+            ["redact", "review", out, "--list"],
+        ),
+        # A person steps through the findings interactively ('modellab redact review EXPORT');
+        # the demo keeps every redaction, as a script would.
+        ("keep every redaction", ["redact", "review", out, "--accept-all"]),
+        ("approve the reviewed export for sending", ["redact", "approve", out]),
     ]
     for title, args in steps:
         _say(f"modellab {' '.join(str(a) for a in args)}   # {title}")
         _run(modellab, *args, env=env)
-    _say(f"done: see {out.relative_to(ROOT)}/trajectories.jsonl and manifest.json")
+    _say(
+        f"done: see {out.relative_to(ROOT)}/trajectories.jsonl, redaction-findings.jsonl "
+        "and manifest.json"
+    )
     return 0
 
 
