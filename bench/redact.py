@@ -67,9 +67,9 @@ def _records(path: Path) -> Iterator[Any]:
 
 def session_strings(path: Path) -> Session:
     """The content strings of one session file, as ``redact_trajectory`` would pick them."""
-    from modellab.redact._trajectory import _content_strings
+    from modellab.redact._trajectory import content_strings
 
-    return [text for _, _, _, text in _content_strings(list(_records(path)), "")]
+    return content_strings(list(_records(path)))
 
 
 def real_sessions(name: str, corpus: Path = CORPUS) -> list[Session]:

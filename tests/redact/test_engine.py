@@ -14,10 +14,12 @@ from modellab.redact import (
     Placeholders,
     Scanner,
     apply_findings,
+    load_or_create_key,
     load_rules,
     redact_trajectory,
     value_hash,
 )
+from modellab.settings import Settings
 
 # Fake credentials, assembled at run time so no literal looks like a real key.
 GITHUB = "ghp_" + "Zx9Kq2Lm4Np6Rs8Tu0Vw" + "1Ya3Bc5De7FgHj2K"  # 36 after ghp_
@@ -158,7 +160,7 @@ def test_trajectory_redaction_skips_structure_and_finds_user_names(scanner):
     assert GITHUB not in json.dumps(trajectory)
     paths = {(entry.path, entry.rule_id) for entry in report}
     assert ("/steps/1/tool_calls/0/arguments/command", "github-token") in paths
-    assert ("/steps/1/message", "custom-term") in paths
+    assert ("/steps/1/message", "user-name") in paths
     assert all(len(entry.value_sha256) == 64 for entry in report)
 
 
@@ -203,6 +205,8 @@ def test_bad_rule_files_name_the_file_and_the_problem(tmp_path, body, message):
 
 
 def test_redact_scan_command(tmp_path, capsys):
+    tmp_path = tmp_path / "data"  # not the test HOME beside it, where the catalog lives
+    tmp_path.mkdir()
     (tmp_path / "clean.txt").write_text("nothing here\n")
     assert main(["redact", "scan", str(tmp_path)]) == 0
     (tmp_path / "app.env").write_text(f"# config\nGITHUB_TOKEN={GITHUB}\n")
@@ -212,7 +216,8 @@ def test_redact_scan_command(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     (finding,) = report["findings"]
     assert (finding["line"], finding["column"], finding["rule"]) == (2, 14, "github-token")
-    assert GITHUB not in json.dumps(report) and finding["sha256"] == value_hash(GITHUB)
+    key = load_or_create_key(Settings.from_env().redaction_key_path)
+    assert GITHUB not in json.dumps(report) and finding["sha256"] == value_hash(GITHUB, key)
     assert report["skipped"] == {str(tmp_path / "blob.bin"): "binary file"}
     bad = tmp_path / "rules.toml"
     bad.write_text("nope = = =")

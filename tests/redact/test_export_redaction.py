@@ -189,4 +189,4 @@ def test_host_names_from_session_metadata_are_redacted_everywhere():
     report = redact_trajectory(trajectory, Scanner(load_rules()), Placeholders())
     assert trajectory["steps"][0]["message"] == "ssh <HOST:1> failed for <USER:1>"
     assert trajectory["extra"]["cwd"] == "<WORKSPACE:1>"
-    assert {e.rule_id for e in report} == {"custom-term", "workspace-path"}
+    assert {e.rule_id for e in report} == {"host-name", "user-name", "workspace-path"}

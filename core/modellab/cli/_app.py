@@ -103,8 +103,20 @@ def _add_selection(parser: argparse.ArgumentParser, *, ids: bool) -> None:
     )
 
 
+def _skip_gettext() -> None:
+    """Stop argparse from searching the disk for translations while it builds parsers.
+
+    argparse passes its built-in strings ("usage: ", "show this help message and exit")
+    through ``gettext``, which looks for a message catalogue on disk on every call when none
+    is installed: about fifty lookups for our parser, a measurable part of ``--help``.
+    Model Lab's command line is English only, so argparse gets the identity instead.
+    """
+    argparse._ = str  # type: ignore[attr-defined]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full command-line grammar."""
+    _skip_gettext()
     parser = argparse.ArgumentParser(
         prog="modellab",
         description="Turn your coding-agent sessions into redacted exports, datasets and "

@@ -16,10 +16,18 @@ EXIT_FOUND = 8
 def cmd_scan(args: argparse.Namespace) -> int:
     """Scan files or folders; exit 8 when anything sensitive is found, 0 when clean."""
     from modellab._internal.term import Progress, render_table
-    from modellab.redact import Scanner, load_rules, scan_paths
+    from modellab.cli._common import settings_from_args
+    from modellab.redact import RedactionConfig, scan_paths
+    from modellab.store import Catalog
 
-    rules = load_rules(Path(args.rules) if args.rules else None)
-    scanner = Scanner(rules)
+    # The installation's key, allowlist and terms: hashes match export reports, and values
+    # reviewed as false positives are not reported again.
+    settings = settings_from_args(args)
+    with Catalog(settings.catalog_path) as catalog:
+        config = RedactionConfig.load(
+            settings, catalog, rules_path=Path(args.rules) if args.rules else None
+        )
+    scanner = config.scanner()
     paths = [Path(p).expanduser() for p in args.paths]
     progress = Progress("scanning", len(paths), enabled=not args.json, unit="paths")
     report = scan_paths(scanner, paths, on_file=lambda _path, _size: None)

@@ -43,6 +43,8 @@ _SEPARATOR_SIZE = len(SEPARATOR)
 #: Characters of text :meth:`Scanner.scan_many` joins for one pass (about half a MB).
 _BATCH_CHARS = 1 << 19
 _CUSTOM_RULE = "custom-term"
+#: The rule id a term finding reports, by placeholder kind (terms added in review: custom).
+_TERM_RULES = {"USER": "user-name", "HOST": "host-name"}
 _HASH_CACHE_SIZE = 1 << 16
 
 
@@ -466,9 +468,8 @@ class Scanner:
                 digest = self._hash(value)
                 if digest not in self.allow_hashes:
                     kind = self._term_kind.get(value, "TERM")
-                    found.append(
-                        (match.start(), match.end(), _CUSTOM_RULE, "identity", kind, digest)
-                    )
+                    rule_id = _TERM_RULES.get(kind, _CUSTOM_RULE)
+                    found.append((match.start(), match.end(), rule_id, "identity", kind, digest))
         if len(found) < 2:
             return found
         order = self._order

@@ -20,7 +20,7 @@ from modellab.errors import RedactionError
 from modellab.redact._engine import Finding, Scanner, value_hash
 from modellab.redact._placeholders import Placeholders, splice
 
-__all__ = ["FieldFinding", "redact_trajectory"]
+__all__ = ["FieldFinding", "content_strings", "redact_trajectory"]
 
 #: Keys whose values are structure, not content. Never scanned, never changed.
 STRUCTURAL_KEYS = frozenset(
@@ -137,7 +137,12 @@ class _Parts:
     hosts: set[str]
 
 
-def _walk(trajectory: dict[str, Any]) -> _Parts:
+def content_strings(document: dict[str, Any] | list[Any]) -> list[str]:
+    """The strings of a JSON document that redaction scans (benchmarks measure these)."""
+    return [text for _, _, _, text in _walk(document).content]
+
+
+def _walk(trajectory: dict[str, Any] | list[Any]) -> _Parts:
     """Sort every string of ``trajectory`` into content, working folders and host names.
 
     One depth-first pass in document order: placeholders are numbered in the order values
