@@ -32,6 +32,7 @@ from modellab.redact import (
     redact_trajectory,
     value_hash,
 )
+from modellab.review import ExportReview, field_at
 from modellab.settings import Settings
 from modellab.store import Catalog, Selection
 
@@ -108,22 +109,29 @@ def test_planted_fakes_never_reach_an_export(planted, tmp_path):
     assert all("<SECRET:github-token:1>" in line for line in lines)
 
 
-def test_findings_file_points_at_each_placeholder(planted, tmp_path):
+def test_findings_and_review_locate_each_placeholder(planted, tmp_path):
     settings, _values = planted
-    files = _export(settings, tmp_path / "out", jobs=1)
+    files = _export(settings, tmp_path / "out", jobs=2)
     trajectories = [json.loads(line) for line in files["trajectories.jsonl"].splitlines()]
-    by_session = {t["session_id"]: t for t in trajectories}
     manifest = json.loads(files["manifest.json"])
     findings = [json.loads(line) for line in files["redaction-findings.jsonl"].splitlines()]
     assert len(findings) == manifest["redaction"]["findings"] > len(trajectories)
     assert sum(manifest["redaction"]["counts_by_rule"].values()) == len(findings)
     assert sum(v["count"] for v in manifest["redaction"]["values"]) == len(findings)
-    for finding in findings:
-        node = by_session[finding["session"]]
-        for part in finding["path"].split("/")[1:]:
-            node = node[int(part)] if isinstance(node, list) else node[part]
-        start, end = finding["shown"]
-        assert node[start:end] == finding["replacement"], finding
+    assert [s["findings"] for s in manifest["sessions"]] == [
+        sum(1 for f in findings if f["session"] == s["id"]) for s in manifest["sessions"]
+    ]
+    # The review places each sample in the exported text exactly at its placeholder.
+    review = ExportReview.load(tmp_path / "out")
+    assert {(g.rule, g.sha256) for g in review.groups} == {
+        (f["rule"], f["sha256"]) for f in findings
+    }
+    for group in review.groups:
+        assert group.samples
+        for sample in group.samples:
+            text = field_at(trajectories[sample.line], sample.path)
+            start, end = sample.shown_span
+            assert text[start:end] == group.replacement, (group.rule, sample)
 
 
 def test_report_hashes_are_keyed_per_installation(planted, tmp_path):

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +28,38 @@ from modellab.errors import ExportError, StoreError
 from modellab.redact import FieldFinding, Placeholders, RedactionConfig, redact_trajectory
 from modellab.store import ObjectStore
 
-__all__ = ["RedactedTemplate", "TemplateRenderer", "redact_stored"]
+__all__ = ["RedactedTemplate", "RenderedSession", "TemplateRenderer", "ValueCount", "redact_stored"]
 
 #: (placeholder kind, rule id for secrets or "", value hash)
 _Key = tuple[str, str, str]
 
 
+#: (rule, category, value hash, placeholder, findings): one distinct value in a session.
+ValueCount = tuple[str, str, str, str, int]
+
+
 @dataclass(frozen=True, slots=True)
 class RedactedTemplate:
-    """One session redacted, with its placeholders still unnumbered."""
+    """One session redacted, with its placeholders still unnumbered.
+
+    The worker also writes the session's lines of the findings file, so the exporting
+    process handles bytes per session, not objects per finding: with many workers it
+    would otherwise become the bottleneck.
+    """
 
     template: bytes
     keys: tuple[_Key, ...]
-    findings: tuple[FieldFinding, ...]
+    findings: bytes  # lines of redaction-findings.jsonl, placeholders still markers
+    values: tuple[ValueCount, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedSession:
+    """One session as exported: its line, its findings lines, its distinct values."""
+
+    line: bytes
+    findings: bytes
+    values: tuple[ValueCount, ...]
 
 
 class _Markers(Placeholders):
@@ -82,7 +102,24 @@ class _Redactor:
         trajectory: dict[str, Any] = jsonio.loads(raw)
         markers = _Markers(self._nonce)
         findings = redact_trajectory(trajectory, self._scanner, markers)
-        return RedactedTemplate(jsonio.dumps(trajectory), tuple(markers.keys), tuple(findings))
+        return RedactedTemplate(
+            jsonio.dumps(trajectory),
+            tuple(markers.keys),
+            _findings_lines(session_id, findings),
+            _value_counts(findings),
+        )
+
+
+def _findings_lines(session_id: str, findings: list[FieldFinding]) -> bytes:
+    if not findings:
+        return b""
+    lines = [jsonio.dumps({"session": session_id, **f.as_dict()}) for f in findings]
+    return b"\n".join(lines) + b"\n"
+
+
+def _value_counts(findings: list[FieldFinding]) -> tuple[ValueCount, ...]:
+    counts = Counter((f.rule_id, f.category, f.value_sha256, f.replacement) for f in findings)
+    return tuple((*key, count) for key, count in counts.items())
 
 
 class TemplateRenderer:
@@ -94,20 +131,25 @@ class TemplateRenderer:
         self._in_json = re.compile(rb"\\u0000" + nonce.encode() + rb":(\d+)\\u0000")
         self._in_text = re.compile("\x00" + nonce + r":(\d+)\x00")
 
-    def render(self, redacted: RedactedTemplate) -> tuple[bytes, list[FieldFinding]]:
-        """The exported line, and the findings with their final placeholders."""
+    def render(self, redacted: RedactedTemplate) -> RenderedSession:
+        """Number this session's placeholders (continuing the export's count); fill them in."""
         if not redacted.keys:
-            return redacted.template, list(redacted.findings)
+            return RenderedSession(redacted.template, redacted.findings, redacted.values)
         texts = [self._placeholders.text_for(*key) for key in redacted.keys]
         encoded = [text.encode() for text in texts]  # placeholders need no JSON escaping
-        line = self._in_json.sub(lambda m: encoded[int(m[1])], redacted.template)
-        findings = [
-            replace(f, replacement=self._in_text.sub(lambda m: texts[int(m[1])], f.replacement))
-            if "\x00" in f.replacement
-            else f
-            for f in redacted.findings
-        ]
-        return line, findings
+
+        def fill(match: re.Match[bytes]) -> bytes:
+            return encoded[int(match[1])]
+
+        values = tuple(
+            (rule, category, digest, self._in_text.sub(lambda m: texts[int(m[1])], text), count)
+            for rule, category, digest, text, count in redacted.values
+        )
+        return RenderedSession(
+            self._in_json.sub(fill, redacted.template),
+            self._in_json.sub(fill, redacted.findings),
+            values,
+        )
 
 
 # Per-process redactor of an export worker, set once by ``_worker_start``.

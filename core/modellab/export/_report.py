@@ -1,6 +1,6 @@
 """The redaction report of an export: counts, distinct values, and one line per finding.
 
-Findings go to ``redaction-findings.jsonl`` as they are made (an export can hold millions,
+Findings go to ``redaction-findings.jsonl`` as sessions are done (an export can hold millions,
 so they are never all in memory); the manifest carries the counts, every distinct value's
 hash with its placeholder and count, and the findings file's sha256. Values themselves are
 never written anywhere.
@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable
 from typing import IO, Any
 
-from modellab._internal import jsonio
-from modellab.redact import FieldFinding, RedactionConfig
+from modellab.export._redaction import RenderedSession
+from modellab.redact import RedactionConfig
 
 __all__ = ["FINDINGS", "RedactionReport"]
 
@@ -32,32 +31,16 @@ class RedactionReport:
         self.findings = 0
         self._values: Counter[tuple[str, str, str, str]] = Counter()
 
-    def add(self, session_id: str, findings: Iterable[FieldFinding]) -> int:
+    def add(self, session: RenderedSession) -> int:
         """Record one session's findings; returns how many there were."""
         count = 0
-        lines: list[bytes] = []
-        path, shift = "", 0
-        for finding in findings:
-            if finding.path != path:
-                path, shift = finding.path, 0
-            # Where the placeholder sits in the exported text: earlier placeholders in the
-            # same field moved it.
-            shown = finding.start + shift
-            shift += len(finding.replacement) - (finding.end - finding.start)
-            entry = {
-                "session": session_id,
-                **finding.as_dict(),
-                "shown": [shown, shown + len(finding.replacement)],
-            }
-            lines.append(jsonio.dumps(entry))
-            key = (finding.rule_id, finding.category, finding.value_sha256, finding.replacement)
-            self._values[key] += 1
-            count += 1
-        if lines:
-            block = b"\n".join(lines) + b"\n"
-            self._handle.write(block)
-            self._digest.update(block)
-            self._bytes += len(block)
+        for rule, category, digest, replacement, n in session.values:
+            self._values[(rule, category, digest, replacement)] += n
+            count += n
+        if session.findings:
+            self._handle.write(session.findings)
+            self._digest.update(session.findings)
+            self._bytes += len(session.findings)
         self.findings += count
         return count
 

@@ -29,9 +29,9 @@ from modellab._internal.files import atomic_write_bytes, fsync_dir, remove_tree_
 from modellab._internal.formats import ATIF_SCHEMA_VERSION
 from modellab._internal.pool import choose_jobs
 from modellab.errors import ExportError, UsageError
-from modellab.export._redaction import redact_stored
+from modellab.export._redaction import RenderedSession, redact_stored
 from modellab.export._report import FINDINGS, RedactionReport
-from modellab.redact import REDACTED, FieldFinding, RedactionConfig
+from modellab.redact import REDACTED, RedactionConfig
 from modellab.store import Catalog, Selection, SessionRow, utc_now
 
 __all__ = ["EXPORT_FORMAT_VERSION", "REDACTION_RAW", "ExportResult", "write_export"]
@@ -208,13 +208,13 @@ class _Tally:
         ]
 
 
-#: (row, line to write, sha256 the line must have or None, findings in it)
-_Line = tuple[SessionRow, bytes, str | None, list[FieldFinding]]
+#: (row, line to write, sha256 the line must have or None, its redaction if redacted)
+_Line = tuple[SessionRow, bytes, str | None, RenderedSession | None]
 
 
 def _raw_lines(catalog: Catalog, refs: list[tuple[SessionRow, str, int]]) -> Iterator[_Line]:
     for row, digest, _size in refs:
-        yield row, catalog.objects.get(digest, verify=False), digest, []
+        yield row, catalog.objects.get(digest, verify=False), digest, None
 
 
 def _redacted_lines(
@@ -228,8 +228,8 @@ def _redacted_lines(
         config, catalog.objects.root, [(row.id, digest) for row, digest, _ in refs], jobs=workers
     )
     for (row, _digest, _size), template in zip(refs, templates, strict=True):
-        line, findings = renderer.render(template)
-        yield row, line, None, findings
+        rendered = renderer.render(template)
+        yield row, rendered.line, None, rendered
 
 
 def write_export(
@@ -280,15 +280,15 @@ def write_export(
                 report = RedactionReport(outputs[-1], redaction)
             writeback = _EarlyWriteback(handle.fileno())
             try:
-                for row, line, expected, findings in lines:
+                for row, line, expected, rendered in lines:
                     handle.write(line)
                     handle.write(b"\n")
                     writeback.wrote(len(line) + 1)
                     digest.update(row.id, line, expected)
                     written += len(line) + 1
                     entry: dict[str, Any] = {"id": row.id, "source": row.source}
-                    if report is not None:
-                        entry["findings"] = report.add(row.id, findings)
+                    if report is not None and rendered is not None:
+                        entry["findings"] = report.add(rendered)
                         # The stored original: review reveals values from it on request.
                         entry["trajectory_sha256"] = refs[len(tally.sessions)][1]
                     tally.add(row, entry)

@@ -121,7 +121,15 @@ class ExportReview:
         }
         lines = {s["id"]: n for n, s in enumerate(manifest.get("sessions", []))}
         digest = hashlib.sha256()
+        field, shift = ("", ""), 0
         for entry in _findings(export_dir / FINDINGS, digest):
+            # Where the placeholder sits in the exported text: the findings of one field
+            # are listed together, in order, and each earlier placeholder moved it.
+            start, end = entry["span"]
+            if (entry["session"], entry["path"]) != field:
+                field, shift = (entry["session"], entry["path"]), 0
+            shown = start + shift
+            shift += len(entry["replacement"]) - (end - start)
             group = groups.get((entry["rule"], entry["sha256"]))
             if group is not None and len(group.samples) < _SAMPLES:
                 group.samples.append(
@@ -129,8 +137,8 @@ class ExportReview:
                         entry["session"],
                         lines.get(entry["session"], -1),
                         entry["path"],
-                        (entry["span"][0], entry["span"][1]),
-                        (entry["shown"][0], entry["shown"][1]),
+                        (start, end),
+                        (shown, shown + len(entry["replacement"])),
                     )
                 )
         expected = manifest.get("files", {}).get(FINDINGS, {}).get("sha256")
