@@ -13,10 +13,20 @@
     ├── ExportError                    an export could not be written (the OS error, if
     │                                  any, is chained as the cause)
     ├── RedactionError                 redaction rules or review data are unusable
-    └── GateError                      data may not leave the machine (every upload path
-        ├── NotApprovedError           checks with require_approved): no approval,
-        ├── StaleApprovalError         an approval for other bytes than these,
-        └── RawExportError             or an export that was never redacted
+    ├── GateError                      data may not leave the machine (every upload path
+    │   ├── NotApprovedError           checks with require_approved): no approval,
+    │   ├── NotReviewedError           findings nobody decided on,
+    │   ├── StaleApprovalError         an approval for other bytes than these,
+    │   └── RawExportError             or an export that was never redacted
+    └── TrustError                     a workset or registry failed a trust check; nothing
+        ├── SignatureError             was installed: a bundle that does not verify, or
+        │                              a signer other than the one pinned,
+        ├── RegistryError              an index or TUF metadata that fails (rollback,
+        │                              freeze, tampering, unknown keys, yanked),
+        ├── ManifestError              a workset.toml that is invalid or not the one signed,
+        ├── ConsentError               no consent for exactly this manifest and signer,
+        └── InstallError               uv could not install it as pinned (hash mismatch,
+                                       a core dependency would change)
 
 Library code raises these; only ``modellab.cli`` turns them into messages and exit codes.
 Each error carries structured fields (the path, field or value at fault) and a ``hint`` that
@@ -29,18 +39,24 @@ from pathlib import Path
 
 __all__ = [
     "CatalogVersionError",
+    "ConsentError",
     "CorruptSourceError",
     "ExportError",
     "GateError",
+    "InstallError",
+    "ManifestError",
     "ModellabError",
     "NotApprovedError",
     "NotReviewedError",
     "RawExportError",
     "RedactionError",
+    "RegistryError",
     "SessionNotFoundError",
+    "SignatureError",
     "SourceError",
     "StaleApprovalError",
     "StoreError",
+    "TrustError",
     "UnsupportedFormatError",
     "UsageError",
 ]
@@ -134,3 +150,27 @@ class RawExportError(GateError):
 
 class NotReviewedError(GateError):
     """Some findings in the export have not been reviewed, so it cannot be approved yet."""
+
+
+class TrustError(ModellabError):
+    """A workset, its signature or the registry failed a trust check; nothing was changed."""
+
+
+class SignatureError(TrustError):
+    """A Sigstore bundle did not verify, or was made by another signer than the pinned one."""
+
+
+class RegistryError(TrustError):
+    """The registry index or its TUF metadata was refused (or a release is yanked/revoked)."""
+
+
+class ManifestError(TrustError):
+    """A ``workset.toml`` is invalid (the message names the field) or not the one signed."""
+
+
+class ConsentError(TrustError):
+    """The user has not consented to exactly this manifest and signer."""
+
+
+class InstallError(TrustError):
+    """uv could not install the workset exactly as pinned; the environment is unchanged."""

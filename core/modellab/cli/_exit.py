@@ -16,6 +16,8 @@ EXIT_CODES: dict[int, str] = {
     7: "redaction error: the redaction rules or review data could not be used",
     8: "sensitive data found (redact scan)",
     9: "gate refused: the export is not approved, changed since approval, or not redacted",
+    10: "trust refused: a signature, registry index, manifest or consent check failed, "
+    "or the install could not be done as pinned (nothing was changed)",
     130: "interrupted (Ctrl-C); nothing half-written was left behind",
 }
 
@@ -32,6 +34,7 @@ def exit_code_for(error: BaseException) -> int:
         (errors.ExportError, 6),
         (errors.RedactionError, 7),
         (errors.GateError, 9),
+        (errors.TrustError, 10),
     ]
     for kind, code in table:
         if isinstance(error, kind):
