@@ -233,8 +233,16 @@ def _is_unchanged(catalog: Catalog, planned: PlannedFile) -> bool:
 _worker: dict[str, Any] = {}
 
 
+def _importers(settings: Settings) -> list[Importer]:
+    """Built-in importers plus those of active worksets that add importers."""
+    manager = build_plugin_manager(settings, worksets_for="modellab_register_importers")
+    return collect_importers(manager)
+
+
 def _worker_start(settings: Settings) -> None:
-    importers = collect_importers(build_plugin_manager(settings))
+    importers = collect_importers(
+        build_plugin_manager(settings, worksets_for="modellab_register_importers")
+    )
     _worker["importers"] = {importer.name: importer for importer in importers}
     _worker["catalog"] = Catalog(settings.catalog_path)
 
@@ -282,7 +290,9 @@ def run_import(
     none for small ones). ``on_progress(done_bytes, total_bytes, current_file)`` is called
     after each file.
     """
-    importers = collect_importers(build_plugin_manager(settings))
+    importers = collect_importers(
+        build_plugin_manager(settings, worksets_for="modellab_register_importers")
+    )
     planned, unrecognised = _plan(settings, paths, importers)
     summary = ImportSummary()
     for path in unrecognised:

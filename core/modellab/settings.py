@@ -60,6 +60,11 @@ class Settings:
         return self.home / "redaction.key"
 
     @property
+    def worksets_dir(self) -> Path:
+        """Installed worksets (one folder per workset and version) and the command index."""
+        return self.home / "worksets"
+
+    @property
     def exports_dir(self) -> Path:
         """Where exports go when no ``--out`` is given."""
         return self.home / "exports"

@@ -22,6 +22,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI in-process and return its exit code."""
     from modellab.cli._app import build_parser, run
 
-    parser = build_parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    # --no-worksets must also keep workset commands out of the grammar itself.
+    options = []
+    for argument in arguments:  # the global options, before the command
+        if not argument.startswith("-"):
+            break
+        options.append(argument)
+    parser = build_parser({} if "--no-worksets" in options else None)
+    args = parser.parse_args(arguments)
     return run(parser, args)

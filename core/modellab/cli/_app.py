@@ -51,8 +51,11 @@ _NOT_BUILT = {
     "eval": "replay eval suites against a candidate model",
     "train": "fine-tuning jobs",
     "promote": "switching CodeWhale's default model",
-    "worksets": "installing and listing signed worksets",
 }
+#: Top-level commands of the core; a workset may never take one of these names.
+CORE_COMMANDS = frozenset(
+    {"sessions", "capture", "uncapture", "export", "redact", "worksets", "registry", *_NOT_BUILT}
+)
 
 
 def _add(
@@ -114,8 +117,32 @@ def _skip_gettext() -> None:
     argparse._ = str  # type: ignore[attr-defined]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full command-line grammar."""
+def _workset_index() -> dict[str, tuple[str, str]]:
+    """Commands of enabled worksets, from the small index installs keep (no workset import)."""
+    import os
+
+    if os.environ.get("MODELLAB_NO_WORKSETS", "").lower() in {"1", "true", "yes"}:
+        return {}
+    from modellab.worksets._commands import lab_home, read_command_index
+
+    index = read_command_index(os.path.join(lab_home(), "worksets"))
+    return {name: entry for name, entry in index.items() if name not in CORE_COMMANDS}
+
+
+def build_parser(
+    workset_commands: dict[str, tuple[str, str]] | None = None,
+) -> argparse.ArgumentParser:
+    """The full command-line grammar.
+
+    :param workset_commands: {command: (workset, summary)}; ``None`` reads the index of
+        enabled worksets (``{}`` for none, as with ``--no-worksets``).
+    """
+    from modellab.cli._grammar_worksets import (
+        add_registry_commands,
+        add_workset_commands,
+        add_worksets_commands,
+    )
+
     _skip_gettext()
     parser = argparse.ArgumentParser(
         prog="modellab",
@@ -274,9 +301,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_json(review)
 
+    add_worksets_commands(commands, _add)
+    add_registry_commands(commands, _add)
     for name, what in _NOT_BUILT.items():
         stub = _add(commands, name, help=f"not built yet: {what}", add_help=True)
         stub.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    index = _workset_index() if workset_commands is None else workset_commands
+    add_workset_commands(commands, _add, index)
     return parser
 
 
@@ -306,6 +337,18 @@ def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], int] | 
         from modellab.cli.review import cmd_review
 
         return cmd_review
+    if args.command == "worksets" and args.worksets_command:
+        from modellab.cli.worksets import HANDLERS as WORKSETS
+
+        return WORKSETS.get(args.worksets_command)
+    if args.command == "registry" and args.registry_command:
+        from modellab.cli.registry import HANDLERS as REGISTRY
+
+        return REGISTRY.get(args.registry_command)
+    if getattr(args, "workset_command", None):
+        from modellab.cli.worksets import cmd_workset_command
+
+        return cmd_workset_command
     return None
 
 

@@ -115,6 +115,38 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (export_dir, manifest_sha256, rule, value_sha256)
     );
     """,
+    # 4: worksets: the registries the user trusts, what is installed, and every consent.
+    """
+    CREATE TABLE registries (
+        name        TEXT PRIMARY KEY,
+        location    TEXT NOT NULL,      -- a directory or an http(s) URL
+        root_sha256 TEXT NOT NULL,      -- of the TUF root the user pinned (kept on disk)
+        added_at    TEXT NOT NULL
+    );
+    CREATE TABLE workset_installs (
+        name            TEXT PRIMARY KEY,
+        version         TEXT NOT NULL,
+        state           TEXT NOT NULL,  -- 'installing' | 'installed' | 'removing'
+        enabled         INTEGER NOT NULL DEFAULT 0,
+        isolation       TEXT NOT NULL,  -- 'shared' | 'venv'
+        location        TEXT NOT NULL,  -- the folder the workset was installed into
+        registry        TEXT NOT NULL,
+        artifact_sha256 TEXT NOT NULL,
+        manifest_sha256 TEXT NOT NULL,
+        signer          TEXT NOT NULL,  -- JSON: the signer that was verified
+        updated_at      TEXT NOT NULL
+    );
+    CREATE TABLE workset_consents (
+        id              INTEGER PRIMARY KEY,
+        name            TEXT NOT NULL,
+        version         TEXT NOT NULL,
+        manifest_sha256 TEXT NOT NULL,
+        signer          TEXT NOT NULL,  -- JSON, as in workset_installs
+        consented_at    TEXT NOT NULL,
+        consented_by    TEXT NOT NULL
+    );
+    CREATE INDEX workset_consents_by_name ON workset_consents (name);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,390 @@
+"""``modellab worksets``: list, inspect, enable, disable, remove and audit worksets.
+
+None of these import workset code: they read the catalog, entry-point metadata and the
+manifests shipped in installed packages. That is what lets a user disable or remove a
+workset whose code crashes on import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modellab.cli._common import emit_json, settings_from_args
+
+if TYPE_CHECKING:
+    from modellab.settings import Settings
+    from modellab.store import Catalog
+    from modellab.worksets import Found, InstallRecord, WorksetState
+
+__all__ = ["HANDLERS", "cmd_workset_command", "core_commands"]
+
+
+def core_commands() -> set[str]:
+    """Top-level command names a workset may never take."""
+    from modellab.cli._app import CORE_COMMANDS
+
+    return set(CORE_COMMANDS)
+
+
+def _status(state: WorksetState, record: InstallRecord) -> tuple[str, Found | None, str | None]:
+    from modellab.worksets._loader import check
+
+    found, problem = check(state, record)
+    if found is None:
+        needs_consent = problem is not None and "consent" in problem
+        return ("needs consent" if needs_consent else "broken"), None, problem
+    return ("enabled" if record.enabled else "installed"), found, None
+
+
+def _rows(settings: Settings, catalog: Catalog) -> list[dict[str, Any]]:
+    from modellab.worksets import WorksetState, find_in_core
+
+    state = WorksetState(catalog)
+    rows: list[dict[str, Any]] = []
+    for record in state.installs():
+        status, found, problem = _status(state, record)
+        manifest = found.manifest if found else None
+        rows.append(
+            {
+                "name": record.name,
+                "version": record.version,
+                "status": status,
+                "isolation": record.isolation,
+                "trust": _describe_signer(record.signer),
+                "registry": record.registry,
+                "summary": manifest.workset.summary if manifest else "",
+                "problem": problem,
+            }
+        )
+    recorded = {row["name"] for row in rows}
+    for name, found in sorted(find_in_core().items()):
+        if name in recorded:
+            continue
+        rows.append(
+            {
+                "name": name,
+                "version": found.version,
+                "status": "broken" if found.problem else "not installed by Model Lab",
+                "isolation": "shared",
+                "trust": "unverified (installed outside Model Lab; never loaded)",
+                "registry": None,
+                "summary": found.manifest.workset.summary if found.manifest else "",
+                "problem": found.problem,
+            }
+        )
+    return rows
+
+
+def _describe_signer(signer: dict[str, Any]) -> str:
+    if signer.get("kind") == "pinned-key":
+        return f"pinned key {str(signer.get('key_id', ''))[:16]}"
+    if signer.get("kind") == "keyless":
+        workflow = signer.get("workflow") or ""
+        return f"keyless {signer.get('repository', '')} {workflow.rsplit('/', 1)[-1]}".strip()
+    return "unknown"
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Installed worksets with version, status and trust."""
+    from modellab._internal.term import render_table
+    from modellab.store import Catalog
+
+    settings = settings_from_args(args)
+    with Catalog(settings.catalog_path) as catalog:
+        rows = _rows(settings, catalog)
+    if args.json:
+        emit_json({"worksets": rows})
+        return 0
+    if not rows:
+        print("No worksets installed. Install one with 'modellab worksets install NAME'.")
+        return 0
+    table = [
+        (r["name"], r["version"], r["status"], r["isolation"], r["trust"], r["problem"] or "")
+        for r in rows
+    ]
+    print(
+        render_table(
+            ("name", "version", "status", "isolation", "trust", "problem"), table, max_width=60
+        )
+    )
+    return 0
+
+
+def _record(catalog: Catalog, name: str) -> InstallRecord:
+    from modellab.errors import UsageError
+    from modellab.worksets import WorksetState
+
+    record = WorksetState(catalog).install(name)
+    if record is None:
+        raise UsageError(f"workset {name!r} is not installed", hint="see 'modellab worksets list'")
+    return record
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """The full manifest, the verified signer and the install state of one workset."""
+    from modellab.store import Catalog
+    from modellab.worksets import WorksetState
+
+    settings = settings_from_args(args)
+    with Catalog(settings.catalog_path) as catalog:
+        record = _record(catalog, args.name)
+        status, found, problem = _status(WorksetState(catalog), record)
+    parsed = found.manifest if found else None
+    manifest = parsed.model_dump(mode="json") if parsed else None
+    info = {
+        "name": record.name,
+        "version": record.version,
+        "status": status,
+        "problem": problem,
+        "signer": record.signer,
+        "trust": _describe_signer(record.signer),
+        "registry": record.registry,
+        "artifact_sha256": record.artifact_sha256,
+        "manifest_sha256": record.manifest_sha256,
+        "location": record.location,
+        "manifest": manifest,
+    }
+    if args.json:
+        emit_json(info)
+        return 0
+    print(f"{record.name} {record.version}: {status}" + (f" ({problem})" if problem else ""))
+    print(f"  signed by       {info['trust']}")
+    print(f"  registry        {record.registry}")
+    print(f"  wheel sha256    {record.artifact_sha256}")
+    print(f"  manifest sha256 {record.manifest_sha256}")
+    print(f"  installed in    {record.location}")
+    if parsed is not None:
+        from modellab.worksets._consent import render_manifest
+
+        print(render_manifest(parsed))
+    return 0
+
+
+def cmd_enable(args: argparse.Namespace) -> int:
+    """Enable or disable a workset's hooks (enable re-checks consent and the manifest)."""
+    from modellab.errors import ConsentError
+    from modellab.store import Catalog
+    from modellab.worksets import WorksetState
+    from modellab.worksets._loader import refresh_command_index
+
+    settings = settings_from_args(args)
+    enable = args.worksets_command == "enable"
+    with Catalog(settings.catalog_path) as catalog:
+        record = _record(catalog, args.name)
+        state = WorksetState(catalog)
+        if enable:
+            status, _found, problem = _status(state, record)
+            if status in {"broken", "needs consent"}:
+                raise ConsentError(
+                    f"workset {record.name} cannot be enabled: {problem}",
+                    hint=f"reinstall it: modellab worksets install {record.name}",
+                )
+        state.set_enabled(record.name, enable)
+        refresh_command_index(settings, catalog, core_commands())
+    print(f"{'Enabled' if enable else 'Disabled'} {record.name} {record.version}.")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    """Remove a workset's files and install record (never imports it)."""
+    from modellab.store import Catalog
+    from modellab.worksets import WorksetState
+    from modellab.worksets._install import install_lock
+    from modellab.worksets._loader import refresh_command_index
+
+    settings = settings_from_args(args)
+    with install_lock(settings), Catalog(settings.catalog_path) as catalog:
+        record = _record(catalog, args.name)
+        state = WorksetState(catalog)
+        state.mark_removing(record.name)
+        refresh_command_index(settings, catalog, core_commands())
+        shutil.rmtree(Path(record.location), ignore_errors=True)
+        state.forget(record.name)
+    print(f"Removed {record.name} {record.version}.")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Every install, consent, enable, disable and removal, oldest first."""
+    from modellab._internal.term import render_table
+    from modellab.store import Catalog
+    from modellab.worksets import WorksetState
+
+    settings = settings_from_args(args)
+    with Catalog(settings.catalog_path) as catalog:
+        entries = WorksetState(catalog).audit_log(limit=args.limit)
+    if args.json:
+        emit_json([{"at": at, "action": action, **details} for at, action, details in entries])
+        return 0
+    rows = [
+        (at[:19].replace("T", " "), action, " ".join(f"{k}={v}" for k, v in details.items()))
+        for at, action, details in entries
+    ]
+    print(
+        render_table(("time (UTC)", "action", "details"), rows, max_width=80)
+        if rows
+        else "No workset events yet."
+    )
+    return 0
+
+
+def _registry_source(settings: Settings, catalog: Catalog, wanted: str | None) -> Any:
+    from modellab.errors import UsageError
+    from modellab.registry import RegistryClient
+    from modellab.worksets import WorksetState
+    from modellab.worksets._install import RegistrySource
+
+    registries = WorksetState(catalog).registries()
+    if not registries:
+        raise UsageError(
+            "no registry is trusted yet",
+            hint="add one: modellab worksets add-registry NAME LOCATION --root 1.root.json",
+        )
+    chosen = [r for r in registries if wanted in (None, r.name)]
+    if wanted is None and len(registries) > 1:
+        names = ", ".join(r.name for r in registries)
+        raise UsageError(f"several registries are trusted ({names}); choose one with --registry")
+    if not chosen:
+        raise UsageError(f"no trusted registry named {wanted!r}")
+    record = chosen[0]
+    folder = settings.home / "registries" / record.name
+    sigstore_root = folder / "sigstore_trusted_root.json"
+    client = RegistryClient(record.location, (folder / "root.json").read_bytes(), folder / "tuf")
+    return RegistrySource(record.name, client, sigstore_root if sigstore_root.exists() else None)
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    """Install or upgrade a workset through the full trust flow."""
+    from modellab.errors import UsageError
+    from modellab.store import Catalog
+    from modellab.worksets import WorksetState
+    from modellab.worksets._install import install_lock, install_workset
+    from modellab.worksets._loader import refresh_command_index
+
+    settings = settings_from_args(args)
+    name, _, version = args.spec.partition("==")
+    if args.worksets_command == "upgrade" and version:
+        raise UsageError("upgrade takes a name; it installs the newest release")
+    say = (lambda _text: None) if args.json else print
+    with install_lock(settings), Catalog(settings.catalog_path) as catalog:
+        if args.worksets_command == "upgrade" and WorksetState(catalog).install(name) is None:
+            raise UsageError(f"{name} is not installed", hint=f"modellab worksets install {name}")
+        source = _registry_source(settings, catalog, args.registry)
+        done = install_workset(
+            settings,
+            catalog,
+            source,
+            name,
+            version or None,
+            accept_manifest=args.accept_manifest,
+            say=say,
+        )
+        refresh_command_index(settings, catalog, core_commands())
+    if args.json:
+        emit_json(
+            {
+                "name": done.name,
+                "version": done.version,
+                "location": str(done.location),
+                "manifest_sha256": done.manifest_sha256,
+                "signer": done.signer,
+                "consent_asked": done.consent_asked,
+                "replaced_version": done.replaced_version,
+            }
+        )
+    else:
+        upgraded = f" (was {done.replaced_version})" if done.replaced_version else ""
+        print(f"Installed and enabled {done.name} {done.version}{upgraded}.")
+    return 0
+
+
+def cmd_add_registry(args: argparse.Namespace) -> int:
+    """Trust a registry: copy the pinned TUF root (and Sigstore root) under $MODELLAB_HOME."""
+    import hashlib
+
+    from modellab._internal.files import atomic_write_bytes
+    from modellab.errors import UsageError
+    from modellab.store import Catalog
+    from modellab.worksets import WorksetState
+
+    settings = settings_from_args(args)
+    try:
+        root = Path(args.root).expanduser().read_bytes()
+        sigstore = (
+            Path(args.sigstore_root).expanduser().read_bytes() if args.sigstore_root else None
+        )
+    except OSError as exc:
+        raise UsageError(f"cannot read {exc.filename}: {exc.strerror}") from None
+    location = args.location
+    if "://" not in location:
+        location = str(Path(location).expanduser().resolve())
+    folder = settings.home / "registries" / args.name
+    shutil.rmtree(folder, ignore_errors=True)  # a re-added registry starts a fresh TUF cache
+    folder.mkdir(parents=True)
+    atomic_write_bytes(folder / "root.json", root)
+    if sigstore is not None:
+        atomic_write_bytes(folder / "sigstore_trusted_root.json", sigstore)
+    digest = hashlib.sha256(root).hexdigest()
+    with Catalog(settings.catalog_path) as catalog:
+        WorksetState(catalog).add_registry(args.name, location, digest)
+    print(f"Trusting registry {args.name} at {location} (TUF root sha256 {digest}).")
+    return 0
+
+
+def cmd_workset_command(args: argparse.Namespace) -> int:
+    """Run a command an enabled workset adds (importing that workset only)."""
+    import subprocess
+    import sys
+
+    import pluggy
+
+    from modellab.errors import ConsentError
+    from modellab.plugins import build_plugin_manager
+    from modellab.store import Catalog
+    from modellab.worksets import active_worksets, register_worksets
+
+    settings = settings_from_args(args)
+    with Catalog(settings.catalog_path) as catalog:
+        active, problems = active_worksets(catalog)
+    chosen = [a for a in active if a.record.name == args.workset]
+    if not chosen:
+        raise ConsentError(
+            f"workset {args.workset} is not active: {problems.get(args.workset, 'not enabled')}",
+            hint="see 'modellab worksets list'",
+        )
+    argv = list(args.workset_argv)
+    if chosen[0].record.isolation == "venv":
+        python = Path(chosen[0].record.location) / "venv" / "bin" / "python"
+        host = [str(python), "-m", "modellab.worksets._host", args.workset, args.workset_command]
+        return subprocess.run([*host, *argv], check=False).returncode
+    manager: pluggy.PluginManager = build_plugin_manager(settings)
+    failed = register_worksets(manager, settings, hook="modellab_run_command", only=args.workset)
+    if args.workset in failed:
+        print(f"modellab: error: workset {args.workset}: {failed[args.workset]}", file=sys.stderr)
+        return 1
+    code = manager.hook.modellab_run_command(
+        command=args.workset_command, argv=argv, settings=settings
+    )
+    if code is None:
+        print(
+            f"modellab: error: {args.workset} did not handle {args.workset_command}",
+            file=sys.stderr,
+        )
+        return 1
+    return int(code)
+
+
+HANDLERS = {
+    "list": cmd_list,
+    "info": cmd_info,
+    "install": cmd_install,
+    "upgrade": cmd_install,
+    "enable": cmd_enable,
+    "disable": cmd_enable,
+    "remove": cmd_remove,
+    "audit": cmd_audit,
+    "add-registry": cmd_add_registry,
+}

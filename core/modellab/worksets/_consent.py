@@ -1,0 +1,77 @@
+"""Showing a manifest and taking consent to it.
+
+Consent is to one exact manifest (its sha256) from one exact signer. On a terminal the user
+types ``yes``; scripts pass ``--accept-manifest SHA256``, the hash the install printed, so a
+blanket "yes to everything" can never accept a manifest nobody saw.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from modellab.errors import ConsentError
+from modellab.worksets._manifest import WorksetManifest
+
+__all__ = ["ask_consent", "render_manifest"]
+
+
+def render_manifest(manifest: WorksetManifest) -> str:
+    """The manifest's facts, one per line, as the user should read them before consenting."""
+    ident, privacy, needs = manifest.workset, manifest.privacy, manifest.requirements
+    leaves = [f"{flow.what} (on '{flow.command}')" for flow in privacy.data_leaves_machine]
+    egress = [f"{e.host} (on {', '.join(e.commands)})" for e in privacy.network_egress]
+    lines = [
+        f"  workset         {ident.name} {ident.version}: {ident.summary}",
+        f"  publisher       {ident.publisher}",
+        f"  license         {ident.license}",
+        f"  telemetry       {privacy.telemetry}",
+        f"  network         {'; '.join(egress) or 'none'}",
+        f"  data leaving    {'; '.join(leaves) or 'none'}",
+        f"  python deps     {', '.join(needs.python) or 'none'}",
+        f"  gpu             {needs.gpu}",
+        f"  isolation       {needs.isolation}",
+        f"  hooks           {', '.join(manifest.hooks.implements) or 'none'}",
+        f"  commands        {', '.join(c.name for c in manifest.commands) or 'none'}",
+    ]
+    return "\n".join(lines)
+
+
+def ask_consent(
+    manifest: WorksetManifest,
+    manifest_sha256: str,
+    signer: str,
+    *,
+    accept_manifest: str | None,
+    ask: Callable[[str], str] | None = None,
+) -> None:
+    """Show the manifest and get consent, or raise :class:`ConsentError`.
+
+    :param accept_manifest: the sha256 a script accepts; it must match exactly.
+    :param ask: reads one answer (``input`` on a terminal); ``None`` when there is none.
+    """
+    print(f"Workset {manifest.name} {manifest.version}, signed by {signer}:")
+    print(render_manifest(manifest))
+    print(f"  manifest sha256 {manifest_sha256}")
+    if accept_manifest is not None:
+        if accept_manifest.lower() != manifest_sha256:
+            raise ConsentError(
+                f"--accept-manifest {accept_manifest} does not match this manifest "
+                f"({manifest_sha256}); nothing was installed",
+                hint="read the manifest above, then pass its sha256",
+            )
+        print("Consent given with --accept-manifest (the sha256 matches).")
+        return
+    if ask is None:
+        if not sys.stdin.isatty():
+            raise ConsentError(
+                "consent needed, and there is no terminal to ask on; nothing was installed",
+                hint=f"after reading the manifest, pass --accept-manifest {manifest_sha256}",
+            )
+        ask = input
+    try:
+        answer = ask("Type 'yes' to install and enable it: ").strip()
+    except EOFError:
+        answer = ""
+    if answer != "yes":
+        raise ConsentError("consent not given; nothing was installed")

@@ -1,0 +1,391 @@
+"""Install a workset from a trusted registry, in the order the trust model needs.
+
+1. refresh the registry's TUF metadata and read its index;
+2. fetch the wheel, its Sigstore bundle and its manifest (TUF checks length and hash, then
+   the sizes and sha256 the index pins are checked again);
+3. verify the bundle against the signer the index pins;
+4. check the manifest: valid, the one the wheel ships, and a workset that needs nothing the
+   core environment would have to change;
+5. show it and take consent (skipped only for an identical manifest and signer already
+   consented to);
+6. install with uv, by hash, into a staging folder that is renamed into place;
+7. record the consent; 8. enable the hooks.
+
+Any failure before step 6 leaves nothing behind; a failure during it removes the staging
+folder. Every install holds a lock, and a crash (``kill -9``) leaves a record in state
+``installing`` that the next worksets command rolls back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modellab.errors import InstallError, ManifestError, RegistryError, UsageError
+from modellab.settings import Settings
+from modellab.store import Catalog
+from modellab.worksets._consent import ask_consent
+from modellab.worksets._discovery import MANIFEST_NAME
+from modellab.worksets._manifest import WorksetManifest, load_manifest
+from modellab.worksets._state import INSTALLED, INSTALLING, REMOVING, InstallRecord, WorksetState
+
+if TYPE_CHECKING:
+    from modellab.registry import Release
+    from modellab.trust import Verified
+
+__all__ = [
+    "Installed",
+    "RegistrySource",
+    "install_lock",
+    "install_workset",
+    "recover_interrupted",
+    "verify_release",
+    "wheel_manifest",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Installed:
+    """What an install did."""
+
+    name: str
+    version: str
+    location: Path
+    manifest_sha256: str
+    signer: str
+    consent_asked: bool
+    replaced_version: str | None
+
+
+@contextlib.contextmanager
+def install_lock(settings: Settings) -> Iterator[None]:
+    """Hold the workset install lock (an OS file lock: released even on ``kill -9``)."""
+    settings.worksets_dir.mkdir(parents=True, exist_ok=True)
+    with (settings.worksets_dir / ".lock").open("a+b") as handle:
+        try:
+            import fcntl
+        except ImportError:  # Windows: installs there are not serialised (documented)
+            yield
+            return
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def recover_interrupted(settings: Settings, catalog: Catalog) -> list[str]:
+    """Roll back installs and finish removals that a crash left half-done (lock held)."""
+    state = WorksetState(catalog)
+    repaired: list[str] = []
+    for record in state.installs():
+        if record.state == INSTALLING:
+            shutil.rmtree(record.location, ignore_errors=True)
+            state.forget(record.name, action="workset-install-rolled-back")
+            repaired.append(f"rolled back the interrupted install of {record.name}")
+        elif record.state == REMOVING:
+            shutil.rmtree(record.location, ignore_errors=True)
+            state.forget(record.name)
+            repaired.append(f"finished the interrupted removal of {record.name}")
+    for leftover in settings.worksets_dir.glob(".staging-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    return repaired
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_pinned(path: Path, what: str, sha256: str, size: int | None = None) -> None:
+    actual = _sha256(path)
+    if actual != sha256:
+        raise RegistryError(
+            f"{what} {path.name}: sha256 {actual} is not the {sha256} the index pins"
+        )
+    if size is not None and path.stat().st_size != size:
+        raise RegistryError(
+            f"{what} {path.name}: {path.stat().st_size} bytes, the index pins {size}"
+        )
+
+
+def signer_record(release: Release) -> dict[str, Any]:
+    """The signer as stored with installs and consents (JSON-ready, stable)."""
+    return dict(release.signer.model_dump(mode="json"))
+
+
+def wheel_manifest(wheel: Path) -> tuple[bytes, list[str]]:
+    """The ``workset.toml`` the wheel ships, and its ``Requires-Dist`` lines."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            names = archive.namelist()
+            manifests = [n for n in names if n.count("/") == 1 and n.endswith(f"/{MANIFEST_NAME}")]
+            metadata_files = [n for n in names if n.endswith(".dist-info/METADATA")]
+            if len(manifests) != 1 or len(metadata_files) != 1:
+                raise ManifestError(
+                    f"{wheel.name}: expected one <package>/{MANIFEST_NAME} and one METADATA, "
+                    f"found {len(manifests)} and {len(metadata_files)}"
+                )
+            shipped = archive.read(manifests[0])
+            headers = BytesHeaderParser().parsebytes(archive.read(metadata_files[0]))
+    except zipfile.BadZipFile as exc:
+        raise InstallError(f"{wheel.name}: not a wheel ({exc})") from None
+    return shipped, list(headers.get_all("Requires-Dist") or [])
+
+
+def _check_dependencies(name: str, requires: list[str]) -> None:
+    """Refuse a workset that would need a core package changed, or anything new.
+
+    Shared worksets run in Model Lab's own process, so every dependency must already be
+    satisfied there, at the version installed: nothing is upgraded, downgraded or added.
+    """
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    for line in requires:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement as exc:
+            raise InstallError(f"{name}: unreadable dependency {line!r} ({exc})") from None
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        try:
+            installed = metadata.version(requirement.name)
+        except metadata.PackageNotFoundError:
+            raise InstallError(
+                f"{name} needs {requirement}, which Model Lab's environment does not have; "
+                "a shared workset may not add packages to it",
+                hint="publish it with isolation = 'venv', or install the dependency first",
+            ) from None
+        if not requirement.specifier.contains(installed, prereleases=True):
+            raise InstallError(
+                f"{name} needs {requirement}, but Model Lab runs with {requirement.name} "
+                f"{installed}; installing it would change a core dependency",
+                hint="nothing was installed; the workset must accept the core's version",
+            )
+
+
+def _uv() -> str:
+    try:
+        from uv import find_uv_bin
+
+        return str(find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        found = shutil.which("uv")
+        if found is None:
+            raise InstallError("uv is not installed; Model Lab installs worksets with it") from None
+        return found
+
+
+def _run_uv(arguments: list[str]) -> None:
+    result = subprocess.run(
+        [_uv(), *arguments],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "UV_NO_PROGRESS": "1"},
+        check=False,
+    )
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise InstallError(
+            f"uv refused the install: {' '.join(detail[-3:]) or 'exit ' + str(result.returncode)}",
+            hint="nothing was installed",
+        )
+
+
+def _install_files(wheel: Path, sha256: str, isolation: str, staging: Path) -> None:
+    """Install ``wheel`` (pinned by hash, offline, no dependencies) under ``staging``."""
+    requirements = staging / "requirements.txt"
+    name = wheel.name.split("-", 1)[0]
+    requirements.write_text(f"{name} @ {wheel.as_uri()} --hash=sha256:{sha256}\n")
+    pinned = ["--offline", "--no-index", "--no-deps", "--require-hashes", "-r", str(requirements)]
+    if isolation == "venv":
+        venv = staging / "venv"
+        _run_uv(["venv", "--offline", "--quiet", "--python", sys.executable, str(venv)])
+        site = next(venv.glob("lib/python*/site-packages"))
+        # Layered: the workset's own packages first, then the core's (research note §5 C).
+        core_sites = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
+        (site / "_modellab_core.pth").write_text("\n".join(core_sites) + "\n")
+        _run_uv(["pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), *pinned])
+    else:
+        _run_uv(["pip", "install", "--quiet", "--target", str(staging / "site"), *pinned])
+    requirements.unlink()
+
+
+def verify_release(
+    release: Release, wheel: Path, bundle: Path, key: Path | None, trusted_root: Path | None
+) -> Verified:
+    from modellab.registry import KeylessSpec
+    from modellab.trust import KeylessSigner, PinnedKeySigner, TrustConfig, verify_artifact
+
+    spec = release.signer
+    if isinstance(spec, KeylessSpec):
+        signer: KeylessSigner | PinnedKeySigner = KeylessSigner(
+            issuer=spec.issuer,
+            repository=spec.repository,
+            workflow=spec.workflow,
+            identity=spec.identity,
+        )
+        trust = TrustConfig(trusted_root=trusted_root)
+    else:
+        signer = PinnedKeySigner(key_id=spec.key_id)
+        trust = TrustConfig(
+            trusted_root=trusted_root, public_keys={spec.key_id: key} if key else {}
+        )
+    return verify_artifact(wheel, bundle, signer, trust)
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrySource:
+    """A registry as the installer needs it: a client and the trust it was configured with."""
+
+    name: str
+    client: Any  # modellab.registry.RegistryClient
+    sigstore_root: Path | None
+
+
+def install_workset(
+    settings: Settings,
+    catalog: Catalog,
+    source: RegistrySource,
+    name: str,
+    version: str | None,
+    *,
+    accept_manifest: str | None = None,
+    ask: Callable[[str], str] | None = None,
+    say: Callable[[str], None] = print,
+) -> Installed:
+    """Install (or upgrade to) ``name`` ``version`` from ``source``; see the module docstring.
+
+    The caller holds :func:`install_lock`.
+    """
+    from modellab.trust import key_id_of
+
+    recover_interrupted(settings, catalog)
+    state = WorksetState(catalog)
+    say(f"Refreshing registry {source.name} ...")
+    source.client.refresh()
+    release = source.client.index().find(name, version)
+    previous = state.install(name)
+    if previous is not None and previous.version == release.version and previous.state == INSTALLED:
+        raise UsageError(f"{name} {release.version} is already installed")
+    settings.worksets_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".staging-{name}-", dir=settings.worksets_dir))
+    location = settings.worksets_dir / name / release.version
+    try:
+        downloads = staging / "downloads"
+        downloads.mkdir()
+        say(f"Fetching {release.artifact} ...")
+        wheel = source.client.fetch(release.artifact, downloads)
+        _check_pinned(wheel, "wheel", release.sha256, release.size)
+        bundle = source.client.fetch(release.bundle, downloads)
+        _check_pinned(bundle, "signature bundle", release.bundle_sha256)
+        manifest_file = source.client.fetch(release.manifest, downloads)
+        _check_pinned(manifest_file, "manifest", release.manifest_sha256)
+        key = None
+        if release.signer.kind == "pinned-key":
+            key = source.client.fetch(f"{release.signer.key_id}.pub.pem", downloads)
+            if key_id_of(key.read_bytes()) != release.signer.key_id:
+                raise RegistryError(f"{key.name}: is not the key {release.signer.key_id}")
+        verified = verify_release(release, wheel, bundle, key, source.sigstore_root)
+        say(f"Signature verified: {verified.signer.describe()}.")
+        manifest, manifest_sha256 = _checked_manifest(release, manifest_file, wheel)
+        signer = signer_record(release)
+        asked = not state.has_consent(name, manifest_sha256, signer)
+        if asked:
+            ask_consent(
+                manifest,
+                manifest_sha256,
+                verified.signer.describe(),
+                accept_manifest=accept_manifest,
+                ask=ask,
+            )
+        record = InstallRecord(
+            name=name,
+            version=release.version,
+            state=INSTALLING,
+            enabled=False,
+            isolation=manifest.requirements.isolation,
+            location=str(location),
+            registry=source.name,
+            artifact_sha256=release.sha256,
+            manifest_sha256=manifest_sha256,
+            signer=signer,
+            updated_at="",
+        )
+        say(f"Installing with uv ({record.isolation}) ...")
+        _install_files(wheel, release.sha256, record.isolation, staging)
+        shutil.rmtree(downloads)
+        _move_into_place(state, record, previous, staging, location)
+        if asked:
+            state.record_consent(name, release.version, manifest_sha256, signer)
+        state.finish(name, enabled=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return Installed(
+        name,
+        release.version,
+        location,
+        manifest_sha256,
+        verified.signer.describe(),
+        asked,
+        previous.version if previous else None,
+    )
+
+
+def _checked_manifest(
+    release: Release, manifest_file: Path, wheel: Path
+) -> tuple[WorksetManifest, str]:
+    data = manifest_file.read_bytes()
+    manifest, digest = load_manifest(data, release.manifest)
+    if (manifest.name, manifest.version) != (release.name, release.version):
+        raise ManifestError(
+            f"{release.manifest}: describes {manifest.name} {manifest.version}, "
+            f"the index lists {release.name} {release.version}"
+        )
+    if manifest.requirements.isolation != release.isolation:
+        raise ManifestError(
+            f"{release.manifest}: isolation {manifest.requirements.isolation!r}, the index "
+            f"says {release.isolation!r}"
+        )
+    shipped, requires = wheel_manifest(wheel)
+    if hashlib.sha256(shipped).hexdigest() != digest:
+        raise ManifestError(
+            f"{wheel.name}: ships a {MANIFEST_NAME} that differs from the signed-off "
+            f"{release.manifest}; nothing was installed"
+        )
+    if manifest.requirements.isolation == "shared":
+        _check_dependencies(release.name, requires)
+    return manifest, digest
+
+
+def _move_into_place(
+    state: WorksetState,
+    record: InstallRecord,
+    previous: InstallRecord | None,
+    staging: Path,
+    location: Path,
+) -> None:
+    """Swap the staged install in; an upgrade's old version is removed after the swap."""
+    state.begin(record)  # a crash from here on is rolled back by recover_interrupted
+    location.parent.mkdir(parents=True, exist_ok=True)
+    if location.exists():
+        shutil.rmtree(location)
+    os.replace(staging, location)
+    if previous is not None and Path(previous.location) != location:
+        shutil.rmtree(previous.location, ignore_errors=True)

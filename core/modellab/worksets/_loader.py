@@ -1,0 +1,124 @@
+"""Activate worksets: only installed, enabled ones whose consent matches, and only on demand.
+
+The checks run from the catalog and the installed files, before any workset code is
+imported: the install must be complete and enabled, its shipped manifest must be the one
+installed (by sha256), and the user must have consented to that manifest from that signer.
+Then only the worksets that implement the hook a command needs are imported, each in its
+own ``try``: one that crashes is reported, and the command goes on without it.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pluggy
+
+from modellab.settings import Settings
+from modellab.store import Catalog
+from modellab.worksets._discovery import Found, find_in
+from modellab.worksets._state import INSTALLED, InstallRecord, WorksetState
+
+__all__ = [
+    "Active",
+    "active_worksets",
+    "check",
+    "refresh_command_index",
+    "register_worksets",
+    "site_of",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Active:
+    """A workset cleared to run: its install record, its entry point and where it lives."""
+
+    record: InstallRecord
+    found: Found
+    site: Path
+
+
+def site_of(record: InstallRecord) -> Path:
+    """The folder on ``sys.path`` holding the workset's files."""
+    location = Path(record.location)
+    if record.isolation == "venv":
+        found = sorted(location.glob("venv/lib/python*/site-packages"))
+        return found[0] if found else location / "venv" / "site-packages"
+    return location / "site"
+
+
+def check(state: WorksetState, record: InstallRecord) -> tuple[Found | None, str | None]:
+    """The workset's entry point if it may run, else why not (no workset code is run)."""
+    if record.state != INSTALLED:
+        return None, f"install is {record.state} (interrupted); run any worksets command"
+    found = find_in(site_of(record)).get(record.name)
+    if found is None:
+        return None, f"no entry point named {record.name!r} in {site_of(record)}"
+    if found.problem or found.manifest_sha256 is None:
+        return None, found.problem or "no manifest"
+    if found.manifest_sha256 != record.manifest_sha256:
+        return None, "its installed manifest is not the one verified at install"
+    if not state.has_consent(record.name, found.manifest_sha256, record.signer):
+        return None, "no consent for this manifest and signer"
+    return found, None
+
+
+def active_worksets(catalog: Catalog) -> tuple[list[Active], dict[str, str]]:
+    """Enabled worksets that pass every check, and why the others enabled ones do not."""
+    state = WorksetState(catalog)
+    active: list[Active] = []
+    problems: dict[str, str] = {}
+    for record in state.installs():
+        if not record.enabled:
+            continue
+        found, problem = check(state, record)
+        if found is None:
+            problems[record.name] = problem or "unusable"
+            continue
+        active.append(Active(record, found, site_of(record)))
+    return active, problems
+
+
+def register_worksets(
+    manager: pluggy.PluginManager, settings: Settings, *, hook: str, only: str | None = None
+) -> dict[str, str]:
+    """Import and register the active in-process worksets that implement ``hook``.
+
+    Returns {workset: problem} for enabled worksets that could not be loaded.
+    """
+    if settings.no_worksets or not settings.catalog_path.exists():
+        return {}
+    with Catalog(settings.catalog_path) as catalog:
+        active, problems = active_worksets(catalog)
+    for workset in active:
+        name = workset.record.name
+        manifest = workset.found.manifest
+        if (only is not None and name != only) or manifest is None:
+            continue
+        if hook not in manifest.hooks.implements or workset.record.isolation == "venv":
+            continue
+        # Appended, never prepended: the core's own packages always win. The install
+        # refused any workset whose dependencies would need other versions of them.
+        if str(workset.site) not in sys.path:
+            sys.path.append(str(workset.site))
+        try:
+            plugin = workset.found.entry_point.load()
+            manager.register(plugin, name=f"workset:{name}")
+        except Exception as exc:  # a broken workset must not take the core down with it
+            problems[name] = f"import failed: {type(exc).__name__}: {exc}"
+    return problems
+
+
+def refresh_command_index(settings: Settings, catalog: Catalog, reserved: set[str]) -> None:
+    """Rewrite the ``--help`` command index from the active worksets' manifests."""
+    from modellab.worksets._commands import write_command_index
+
+    active, _problems = active_worksets(catalog)
+    commands: dict[str, tuple[str, str]] = {}
+    for workset in active:
+        manifest = workset.found.manifest
+        for command in manifest.commands if manifest else ():
+            if command.name not in reserved and command.name not in commands:
+                commands[command.name] = (workset.record.name, command.summary)
+    write_command_index(str(settings.worksets_dir), commands)
