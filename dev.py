@@ -107,9 +107,9 @@ def demo() -> int:
 def test() -> int:
     """Lint, type-check and run the whole test suite."""
     _say("ruff check")
-    _run(tool("ruff"), "check", "core", "tests", "bench", "dev.py")
+    _run(tool("ruff"), "check", "core", "worksets", "tests", "bench", "dev.py")
     _say("ruff format --check")
-    _run(tool("ruff"), "format", "--check", "core", "tests", "bench", "dev.py")
+    _run(tool("ruff"), "format", "--check", "core", "worksets", "tests", "bench", "dev.py")
     _say("mypy --strict core/modellab")
     _run(tool("mypy"))
     _say("pytest")

@@ -122,10 +122,15 @@ def add_registry_commands(commands: _Group, add: _Add) -> None:
     add_release.add_argument("--issuer", help="keyless signer: the OIDC issuer")
     add_release.add_argument("--repository", help="keyless signer: the source repository URI")
     add_release.add_argument("--workflow", help="keyless signer: the workflow URI")
+    add_release.add_argument(
+        "--sigstore-root",
+        metavar="FILE",
+        help="keyless signer: verify against this trusted_root.json (a private Sigstore)",
+    )
     yank = add(sub, "yank", help="mark a release yanked or revoked, with a reason")
     yank.add_argument("registry", metavar="REGISTRY")
     yank.add_argument("name", metavar="NAME")
-    yank.add_argument("version", metavar="VERSION")
+    yank.add_argument("release_version", metavar="VERSION")
     yank.add_argument("--reason", required=True)
     yank.add_argument("--revoke", action="store_true", help="revoked: refused for ever")
     yank.add_argument("--keys", required=True, metavar="DIR")
@@ -134,6 +139,9 @@ def add_registry_commands(commands: _Group, add: _Add) -> None:
     resign.add_argument("--keys", required=True, metavar="DIR")
     verify = add(sub, "verify", help="check a whole registry folder: metadata, targets, bundles")
     verify.add_argument("registry", metavar="REGISTRY")
+    verify.add_argument(
+        "--sigstore-root", metavar="FILE", help="trusted_root.json for keyless bundles"
+    )
     _json(verify)
 
 

@@ -137,7 +137,9 @@ def cmd_add(args: argparse.Namespace) -> int:
     key = None
     if args.signing_key:
         key = Path(args.signing_key).expanduser() / "public.pem"
-    verified = verify_release(release, wheel, bundle, key, None)  # never publish what won't verify
+    sigstore_root = Path(args.sigstore_root).expanduser() if args.sigstore_root else None
+    # Never publish what would not verify for users.
+    verified = verify_release(release, wheel, bundle, key, sigstore_root)
     index = _index(repository).add(release)
     files.update(
         {
@@ -165,16 +167,16 @@ def cmd_yank(args: argparse.Namespace) -> int:
     releases: list[Release] = []
     hit = False
     for release in index.releases:
-        if (release.name, release.version) == (args.name, args.version):
+        if (release.name, release.version) == (args.name, args.release_version):
             field = "revoked" if args.revoke else "yanked"
             release = release.model_copy(update={field: args.reason})
             hit = True
         releases.append(release)
     if not hit:
-        raise RegistryError(f"{INDEX}: no release {args.name} {args.version}")
+        raise RegistryError(f"{INDEX}: no release {args.name} {args.release_version}")
     updated = Index(releases=tuple(releases))
     repository.add_targets({INDEX: updated.to_toml()})
-    print(f"{args.name} {args.version} is now {'revoked' if args.revoke else 'yanked'}.")
+    print(f"{args.name} {args.release_version} is now {'revoked' if args.revoke else 'yanked'}.")
     return 0
 
 
@@ -191,6 +193,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from modellab.worksets._install import verify_release
 
     path = Path(args.registry).expanduser()
+    sigstore_root = Path(args.sigstore_root).expanduser() if args.sigstore_root else None
     repository = RegistryRepository(path, path / "no-keys-needed")
     lines = repository.verify()
     index = _index(repository)
@@ -208,7 +211,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 key = folder / f"{release.signer.key_id}.pub.pem"
                 key.write_bytes(repository.target_bytes(key.name))
             verified = verify_release(
-                release, paths[release.artifact], paths[release.bundle], key, None
+                release, paths[release.artifact], paths[release.bundle], key, sigstore_root
             )
             state = (release.revoked and "revoked") or (release.yanked and "yanked") or "ok"
             lines.append(f"{release.label}: signature ok ({verified.signer.describe()}); {state}")

@@ -8,7 +8,9 @@ workset whose code crashes on import.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,9 +93,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     """Installed worksets with version, status and trust."""
     from modellab._internal.term import render_table
     from modellab.store import Catalog
+    from modellab.worksets._install import install_lock, recover_interrupted
 
     settings = settings_from_args(args)
-    with Catalog(settings.catalog_path) as catalog:
+    with install_lock(settings), Catalog(settings.catalog_path) as catalog:
+        for repaired in recover_interrupted(settings, catalog):
+            print(f"modellab: {repaired}", file=sys.stderr)
         rows = _rows(settings, catalog)
     if args.json:
         emit_json({"worksets": rows})
@@ -201,7 +206,10 @@ def cmd_remove(args: argparse.Namespace) -> int:
         state = WorksetState(catalog)
         state.mark_removing(record.name)
         refresh_command_index(settings, catalog, core_commands())
-        shutil.rmtree(Path(record.location), ignore_errors=True)
+        location = Path(record.location)
+        shutil.rmtree(location, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            location.parent.rmdir()  # the workset's folder, once no version is left
         state.forget(record.name)
     print(f"Removed {record.name} {record.version}.")
     return 0

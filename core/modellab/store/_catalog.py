@@ -353,7 +353,7 @@ class Catalog:
         order = "ORDER BY COALESCE(created_at, updated_at, '') DESC, id"
         if selection.last is not None:
             sql = (
-                f"SELECT * FROM (SELECT {columns} FROM sessions{where} {order} LIMIT ?) "
+                f"SELECT {columns} FROM (SELECT * FROM sessions{where} {order} LIMIT ?) "
                 f"ORDER BY COALESCE(created_at, updated_at, ''), id"
             )
             params.append(selection.last)

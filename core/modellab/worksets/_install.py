@@ -200,9 +200,10 @@ def _run_uv(arguments: list[str]) -> None:
         check=False,
     )
     if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()
+        # uv's first error line says what failed (a hash mismatch, say); the rest is detail.
+        detail = " ".join((result.stderr or result.stdout).split())[:600]
         raise InstallError(
-            f"uv refused the install: {' '.join(detail[-3:]) or 'exit ' + str(result.returncode)}",
+            f"uv refused the install: {detail or 'exit ' + str(result.returncode)}",
             hint="nothing was installed",
         )
 
@@ -218,8 +219,11 @@ def _install_files(wheel: Path, sha256: str, isolation: str, staging: Path) -> N
         _run_uv(["venv", "--offline", "--quiet", "--python", sys.executable, str(venv)])
         site = next(venv.glob("lib/python*/site-packages"))
         # Layered: the workset's own packages first, then the core's (research note §5 C).
+        # addsitedir, not plain path lines: the core's own .pth files (an editable install
+        # of Model Lab, for one) must be processed too.
         core_sites = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
-        (site / "_modellab_core.pth").write_text("\n".join(core_sites) + "\n")
+        lines = [f"import site; site.addsitedir({p!r})" for p in core_sites]
+        (site / "_modellab_core.pth").write_text("\n".join(lines) + "\n")
         _run_uv(["pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), *pinned])
     else:
         _run_uv(["pip", "install", "--quiet", "--target", str(staging / "site"), *pinned])

@@ -1,0 +1,142 @@
+"""Installing worksets through the full flow, with real TUF, real signatures and real uv."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from modellab.cli import main
+from modellab.settings import Settings
+
+
+def _manifest_sha(capsys, name="hello", *extra):
+    """Run an install without consent and read the manifest sha256 it printed."""
+    assert main(["worksets", "install", name, *extra]) == 10
+    captured = capsys.readouterr()
+    assert "consent needed" in captured.err and "nothing was installed" in captured.err
+    return re.search(r"manifest sha256 ([0-9a-f]{64})", captured.out).group(1)
+
+
+def _install(capsys, name="hello", *extra):
+    sha = _manifest_sha(capsys, name, *extra)
+    assert main(["worksets", "install", name, *extra, "--accept-manifest", sha]) == 0
+    return sha, capsys.readouterr().out
+
+
+def _run(*argv):
+    result = subprocess.run(
+        [sys.executable, "-m", "modellab", *argv], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def _listed(capsys):
+    assert main(["worksets", "list", "--json"]) == 0
+    return {w["name"]: w for w in json.loads(capsys.readouterr().out)["worksets"]}
+
+
+def _nothing_installed(name="hello"):
+    settings = Settings.from_env()
+    assert not (settings.worksets_dir / name).exists()
+    assert not list(settings.worksets_dir.glob(".staging-*"))
+    db = sqlite3.connect(settings.catalog_path)
+    assert db.execute("SELECT count(*) FROM workset_installs").fetchone() == (0,)
+
+
+def test_install_run_disable_enable_remove(publisher, capsys):
+    publisher.workset()
+    sha, out = _install(capsys)
+    assert "Signature verified: pinned key" in out and "Installed and enabled hello 0.1.0" in out
+    assert main(["hello", "from", "a", "test"]) == 0
+    assert "hello from hello 0.1.0 from a test" in capsys.readouterr().out
+    # --help lists the command from the index; --no-worksets drops it.
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "say hello from hello [workset hello]" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--no-worksets", "hello"])
+    assert "invalid choice: 'hello'" in capsys.readouterr().err
+    listed = _listed(capsys)["hello"]
+    assert (listed["status"], listed["version"]) == ("enabled", "0.1.0")
+    assert listed["trust"].startswith("pinned key ")
+    assert main(["worksets", "info", "hello", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["manifest_sha256"] == sha and info["manifest"]["workset"]["license"] == "Apache-2.0"
+    assert main(["worksets", "disable", "hello"]) == 0
+    with pytest.raises(SystemExit):
+        main(["hello"])  # no longer a command
+    assert main(["worksets", "enable", "hello"]) == 0
+    assert main(["worksets", "remove", "hello"]) == 0
+    _nothing_installed()
+    capsys.readouterr()
+    assert main(["worksets", "audit", "--json"]) == 0
+    actions = [e["action"] for e in json.loads(capsys.readouterr().out)]
+    assert actions == [
+        "registry-add",
+        "workset-install-start",
+        "workset-consent",
+        "workset-install",
+        "workset-disable",
+        "workset-enable",
+        "workset-remove-start",
+        "workset-remove",
+    ]
+
+
+def test_consent_must_name_the_exact_manifest(publisher, capsys):
+    publisher.workset()
+    sha = _manifest_sha(capsys)
+    wrong = "0" * 64
+    assert main(["worksets", "install", "hello", "--accept-manifest", wrong]) == 10
+    assert f"--accept-manifest {wrong} does not match" in capsys.readouterr().err
+    _nothing_installed()
+    assert main(["worksets", "install", "hello==0.1.0", "--accept-manifest", sha]) == 0
+
+
+def test_an_upgrade_with_a_new_manifest_asks_again(publisher, capsys):
+    publisher.workset()
+    _install(capsys)
+    publisher.workset(version="0.2.0")
+    assert main(["worksets", "upgrade", "hello"]) == 10  # new manifest: consent again
+    assert "consent needed" in capsys.readouterr().err
+    assert _listed(capsys)["hello"]["version"] == "0.1.0"  # the old one still works
+    assert main(["hello"]) == 0
+    sha = re.search(r"manifest sha256 ([0-9a-f]{64})", _upgrade_output(capsys)).group(1)
+    assert main(["worksets", "upgrade", "hello", "--accept-manifest", sha]) == 0
+    assert "Installed and enabled hello 0.2.0 (was 0.1.0)" in capsys.readouterr().out
+    settings = Settings.from_env()
+    assert sorted(p.name for p in (settings.worksets_dir / "hello").iterdir()) == ["0.2.0"]
+    # A fresh process, as every real command is (this one already imported 0.1.0).
+    assert "hello from hello 0.2.0" in _run("hello").stdout
+
+
+def _upgrade_output(capsys):
+    main(["worksets", "upgrade", "hello"])
+    return capsys.readouterr().out
+
+
+def test_a_workset_that_crashes_on_import_is_reported_and_removable(publisher, capsys):
+    publisher.workset(preamble="raise RuntimeError('boom at import')")
+    _install(capsys)  # installing never imports workset code
+    assert main(["hello"]) == 1
+    assert "import failed: RuntimeError: boom at import" in capsys.readouterr().err
+    assert _listed(capsys)["hello"]["status"] == "enabled"  # listing never imports it
+    assert main(["worksets", "disable", "hello"]) == 0
+    assert main(["worksets", "remove", "hello"]) == 0
+    _nothing_installed()
+
+
+def test_venv_isolation_runs_the_workset_in_its_own_environment(publisher, capsys):
+    publisher.workset("iso", isolation="venv")
+    _install(capsys, "iso")
+    settings = Settings.from_env()
+    assert list(
+        (settings.worksets_dir / "iso" / "0.1.0" / "venv").glob("lib/python*/site-packages")
+    )
+    assert "hello from iso 0.1.0 ok" in _run("iso", "ok").stdout

@@ -1,0 +1,73 @@
+"""The observability workset as a package: its manifest, versions, entry point, and what
+importing it costs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+import modellab_observability
+import pytest
+from modellab_observability.plugin import COMMAND, plugin
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[2] / "worksets" / "observability"
+
+
+def pyproject() -> dict:
+    return tomllib.loads((PACKAGE_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def manifest_bytes() -> bytes:
+    # Read the way the core will: a data file inside the package, not through its code.
+    return (resources.files("modellab_observability") / "workset.toml").read_bytes()
+
+
+def test_manifest_ships_inside_the_package_and_agrees_with_pyproject():
+    manifest = tomllib.loads(manifest_bytes().decode("utf-8"))
+    project = pyproject()["project"]
+    assert manifest["workset"]["name"] == "observability"
+    version = modellab_observability.__version__
+    assert manifest["workset"]["version"] == project["version"] == version == "0.1.0"
+    assert manifest["workset"]["license"] == project["license"] == "Apache-2.0"
+    assert manifest["requirements"]["python"] == ["matplotlib>=3.9"]
+    assert set(manifest["requirements"]["python"]) <= set(project["dependencies"])
+    assert manifest["privacy"] == {
+        "telemetry": "off",
+        "data_leaves_machine": [],
+        "network_egress": [],
+    }
+    assert manifest["hooks"]["implements"] == ["modellab_run_command"]
+    assert [c["name"] for c in manifest["commands"]] == [COMMAND]
+
+
+def test_manifest_passes_the_cores_validation():
+    loader = pytest.importorskip("modellab.worksets._manifest", reason="core manifest loader")
+    manifest, digest = loader.load_manifest(manifest_bytes(), "observability/workset.toml")
+    assert manifest.name == "observability" and manifest.version == "0.1.0"
+    assert [command.name for command in manifest.commands] == [COMMAND]
+    assert len(digest) == 64
+
+
+def test_entry_point_names_the_plugin_object():
+    entry_points = pyproject()["project"]["entry-points"]["modellab.worksets"]
+    assert entry_points == {"observability": "modellab_observability.plugin:plugin"}
+    module_name, attribute = entry_points["observability"].split(":")
+    module = sys.modules[module_name]
+    assert getattr(module, attribute) is plugin
+    wheel = pyproject()["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert wheel["packages"] == ["src/modellab_observability"]
+
+
+def test_importing_the_plugin_loads_neither_the_command_nor_matplotlib():
+    source = str(PACKAGE_ROOT / "src")
+    probe = (
+        f"import sys; sys.path.insert(0, {source!r})\n"
+        "import modellab_observability.plugin\n"
+        "assert 'modellab_observability.cli' not in sys.modules\n"
+        "import modellab_observability.cli\n"
+        "assert 'matplotlib' not in sys.modules, 'only --chart may import matplotlib'\n"
+    )
+    subprocess.run([sys.executable, "-c", probe], check=True)
