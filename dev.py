@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """One entry point for people and CI: set everything up, then run the demo, tests or benchmarks.
 
-    python3 dev.py demo     import the bundled sample sessions, list, capture, export
+    python3 dev.py demo     import, export, review and approve the sample sessions; then
+                            publish, install and run the observability workset
     python3 dev.py test     lint (ruff), type-check (mypy --strict) and run the test suite
     python3 dev.py bench    run the benchmarks in bench/ (takes a few minutes)
     python3 dev.py schema   regenerate schemas/session.schema.json from the models
@@ -73,7 +74,7 @@ def tool(name: str) -> Path:
 
 
 def demo() -> int:
-    """Run the main job end to end on the bundled sample sessions."""
+    """Run the main job end to end on the bundled sample sessions, then the first workset."""
     home = ROOT / ".demo" / "home"
     out = ROOT / ".demo" / "export"
     shutil.rmtree(ROOT / ".demo", ignore_errors=True)
@@ -101,6 +102,71 @@ def demo() -> int:
         f"done: see {out.relative_to(ROOT)}/trajectories.jsonl, redaction-findings.jsonl "
         "and manifest.json"
     )
+    return _demo_workset(modellab, env)
+
+
+def _demo_workset(modellab: Path, env: dict[str, str]) -> int:
+    """Publish worksets/observability to a local registry, install it, run it."""
+    demo = ROOT / ".demo"
+    registry, keys, signing, dist = (demo / n for n in ("registry", "keys", "signing", "dist"))
+    wheel = dist / "modellab_observability-0.1.0-py3-none-any.whl"
+    root = registry / "metadata" / "1.root.json"
+    _say(
+        "A local workset registry, signed with keys made just now. This demo trusts them "
+        "explicitly: real registries are trusted only with a root you obtained out of band."
+    )
+    steps: list[tuple[str, list[str | Path]]] = [
+        ("TUF role keys for the registry", ["registry", "keys", keys]),
+        ("a key to sign worksets with", ["registry", "keys", "--signing", signing]),
+        ("an empty registry", ["registry", "init", registry, "--keys", keys]),
+        (
+            "build the observability workset",
+            ["registry", "build", ROOT / "worksets" / "observability", "--out", dist],
+        ),
+        ("sign its wheel", ["registry", "sign", wheel, "--key", signing]),
+        (
+            "publish it",
+            ["registry", "add", registry, wheel, "--keys", keys, "--signing-key", signing],
+        ),
+        ("check the whole registry", ["registry", "verify", registry]),
+        (
+            "trust it, pinning its TUF root",
+            ["worksets", "add-registry", "demo", registry, "--root", root],
+        ),
+    ]
+    for title, args in steps:
+        _say(f"modellab {' '.join(str(a) for a in args)}   # {title}")
+        _run(modellab, *args, env=env)
+    _say("modellab worksets install observability   # shows the manifest; no consent yet")
+    first = subprocess.run(
+        [str(modellab), "worksets", "install", "observability"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    print(first.stdout, end="")
+    marker = "manifest sha256 "
+    if first.returncode != 10 or marker not in first.stdout:
+        print(first.stderr, end="", file=sys.stderr)
+        return first.returncode or 1
+    digest = first.stdout.split(marker, 1)[1].split()[0]
+    chart = demo / "observability.png"
+    for title, args in [
+        (
+            "consent to exactly the manifest shown above",
+            ["worksets", "install", "observability", "--accept-manifest", digest],
+        ),
+        ("installed worksets", ["worksets", "list"]),
+        (
+            "the workset's command, on the sample sessions",
+            ["observability", "stats", "--chart", chart],
+        ),
+    ]:
+        _say(f"modellab {' '.join(str(a) for a in args)}   # {title}")
+        _run(modellab, *args, env=env)
+    _say(f"done: chart in {chart.relative_to(ROOT)}")
     return 0
 
 
