@@ -140,3 +140,25 @@ def test_venv_isolation_runs_the_workset_in_its_own_environment(publisher, capsy
         (settings.worksets_dir / "iso" / "0.1.0" / "venv").glob("lib/python*/site-packages")
     )
     assert "hello from iso 0.1.0 ok" in _run("iso", "ok").stdout
+
+
+def test_list_available_refreshes_the_registries(publisher, capsys):
+    publisher.workset()
+    publisher.workset("other")
+    capsys.readouterr()
+    listed = _listed(capsys)
+    assert listed == {}  # nothing installed, and no network without --available
+    assert main(["worksets", "list", "--available", "--json"]) == 0
+    rows = {w["name"]: w for w in json.loads(capsys.readouterr().out)["worksets"]}
+    assert {(n, r["status"], r["version"]) for n, r in rows.items()} == {
+        ("hello", "available", "0.1.0"),
+        ("other", "available", "0.1.0"),
+    }
+    assert rows["hello"]["trust"].startswith("pinned key")
+    _install(capsys)
+    publisher.workset(version="0.2.0")
+    capsys.readouterr()
+    assert main(["worksets", "list", "--available", "--json"]) == 0
+    rows = {w["name"]: w for w in json.loads(capsys.readouterr().out)["worksets"]}
+    assert rows["hello"]["status"] == "enabled"
+    assert rows["hello"]["problem"] == "0.2.0 available from local"

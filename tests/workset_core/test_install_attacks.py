@@ -15,11 +15,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from trust.minisigstore import MiniSigstore, github_claims
+from trust.minisigstore import (
+    MiniSigstore,
+    github_claims,
+    in_toto_statement,
+    provenance,
+    write_json,
+)
 
 from modellab.cli import main
 from modellab.errors import InstallError
-from modellab.registry import Index, KeylessSpec, RegistryRepository
+from modellab.registry import Index, KeylessSpec, Pep740Spec, RegistryRepository
 from modellab.settings import Settings
 from modellab.store import Catalog
 from modellab.trust import create_signing_key, sign_with_key
@@ -266,3 +272,62 @@ def test_concurrent_installs_are_serialised(publisher, capsys):
     assert main(["worksets", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)["worksets"]
     assert {(w["name"], w["status"]) for w in listed} == {("alpha", "enabled"), ("beta", "enabled")}
+
+
+def test_pypi_provenance_as_the_signature(publisher, capsys, tmp_path):
+    """A workset published on PyPI with PEP 740 attestations, listed in a registry."""
+    authority = MiniSigstore("pypi-sigstore.test")
+    sigstore_root = authority.write_trusted_root(tmp_path / "trusted_root.json")
+    from workset_core.builders import make_workset
+
+    src = make_workset(publisher.root / "sources", "hello")
+    dist = tmp_path / "dist"
+    assert main(["registry", "build", str(src), "--out", str(dist)]) == 0
+    (wheel,) = dist.glob("*.whl")
+    statement = in_toto_statement(wheel.name, hashlib.sha256(wheel.read_bytes()).hexdigest())
+    attestation = authority.attest(statement, github_claims("acme/ws-hello", "release.yml"))
+    proof = write_json(
+        tmp_path / f"{wheel.name}.provenance",
+        provenance([attestation], repository="acme/ws-hello", workflow="release.yml"),
+    )
+    add = [
+        "registry",
+        "add",
+        str(publisher.registry),
+        str(wheel),
+        "--keys",
+        str(publisher.keys),
+        "--provenance",
+        str(proof),
+        "--repository",
+        "acme/ws-hello",
+        "--workflow",
+        "release.yml",
+        "--sigstore-root",
+        str(sigstore_root),
+    ]
+    assert main(add) == 0
+    root_json = str(publisher.registry / "metadata" / "1.root.json")
+    assert (
+        main(
+            [
+                "worksets",
+                "add-registry",
+                "local",
+                str(publisher.registry),
+                "--root",
+                root_json,
+                "--sigstore-root",
+                str(sigstore_root),
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    _, out = _install(capsys)
+    assert "Signature verified" in out
+    assert main(["worksets", "remove", "hello"]) == 0
+    # The index now claims another publisher: the provenance does not name it.
+    _republish(publisher, {}, signer=Pep740Spec(repository="evil/ws-hello", workflow="release.yml"))
+    capsys.readouterr()
+    _refused(capsys, expect="evil/ws-hello")

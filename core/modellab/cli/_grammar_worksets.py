@@ -37,6 +37,11 @@ def add_worksets_commands(commands: _Group, add: _Add) -> None:
     )
     sub = worksets.add_subparsers(dest="worksets_command", metavar="SUBCOMMAND")
     listing = add(sub, "list", help="installed worksets: version, status and trust")
+    listing.add_argument(
+        "--available",
+        action="store_true",
+        help="also refresh the trusted registries and list what they offer",
+    )
     _json(listing)
     info = add(sub, "info", help="a workset's full manifest, signer and state")
     info.add_argument("name", metavar="NAME")
@@ -120,8 +125,18 @@ def add_registry_commands(commands: _Group, add: _Add) -> None:
         "--signing-key", metavar="KEY_DIR", help="pinned-key signer: publish its public key"
     )
     add_release.add_argument("--issuer", help="keyless signer: the OIDC issuer")
-    add_release.add_argument("--repository", help="keyless signer: the source repository URI")
-    add_release.add_argument("--workflow", help="keyless signer: the workflow URI")
+    add_release.add_argument(
+        "--repository",
+        help="keyless: the source repository URI; PEP 740: the publisher's OWNER/NAME",
+    )
+    add_release.add_argument(
+        "--workflow", help="keyless: the workflow URI; PEP 740: its file name (release.yml)"
+    )
+    add_release.add_argument(
+        "--provenance",
+        metavar="FILE",
+        help="PyPI PEP 740 provenance of the wheel (its Integrity API object) as the signature",
+    )
     add_release.add_argument(
         "--sigstore-root",
         metavar="FILE",

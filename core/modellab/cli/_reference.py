@@ -29,6 +29,25 @@ COMMANDS: tuple[tuple[str, ...], ...] = (
     ("redact", "scan"),
     ("redact", "review"),
     ("redact", "approve"),
+    ("worksets",),
+    ("worksets", "list"),
+    ("worksets", "info"),
+    ("worksets", "install"),
+    ("worksets", "upgrade"),
+    ("worksets", "enable"),
+    ("worksets", "disable"),
+    ("worksets", "remove"),
+    ("worksets", "audit"),
+    ("worksets", "add-registry"),
+    ("registry",),
+    ("registry", "keys"),
+    ("registry", "init"),
+    ("registry", "build"),
+    ("registry", "sign"),
+    ("registry", "add"),
+    ("registry", "yank"),
+    ("registry", "resign"),
+    ("registry", "verify"),
 )
 _WIDTH = "100"
 
@@ -38,7 +57,7 @@ def _help_text(path: tuple[str, ...]) -> str:
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
-        build_parser().parse_args([*path, "--help"])
+        build_parser({}).parse_args([*path, "--help"])  # core commands only
     return out.getvalue().rstrip() + "\n"
 
 

@@ -89,7 +89,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 def _signer_spec(args: argparse.Namespace, files: dict[str, bytes]) -> Any:
     from modellab.errors import UsageError
-    from modellab.registry import KeylessSpec, PinnedKeySpec
+    from modellab.registry import KeylessSpec, Pep740Spec, PinnedKeySpec
     from modellab.trust import key_id_of
 
     if args.signing_key:
@@ -97,9 +97,16 @@ def _signer_spec(args: argparse.Namespace, files: dict[str, bytes]) -> Any:
         key_id = key_id_of(public)
         files[f"{key_id}.pub.pem"] = public  # delivered to users under TUF's protection
         return PinnedKeySpec(key_id=key_id)
+    if args.provenance:
+        if not (args.repository and args.workflow):
+            raise UsageError("--provenance needs --repository OWNER/NAME and --workflow FILE.yml")
+        return Pep740Spec(repository=args.repository, workflow=args.workflow)
     if args.issuer and args.repository:
         return KeylessSpec(issuer=args.issuer, repository=args.repository, workflow=args.workflow)
-    raise UsageError("name the signer: --signing-key DIR, or --issuer and --repository")
+    raise UsageError(
+        "name the signer: --signing-key DIR, --issuer and --repository (keyless), or "
+        "--provenance with --repository and --workflow (PyPI PEP 740)"
+    )
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -110,11 +117,12 @@ def cmd_add(args: argparse.Namespace) -> int:
 
     repository = _repository(args)
     wheel = Path(args.wheel).expanduser()
-    bundle = (
-        Path(args.bundle).expanduser()
-        if args.bundle
-        else wheel.with_name(wheel.name + ".sigstore.json")
-    )
+    if args.provenance:
+        bundle = Path(args.provenance).expanduser()
+    elif args.bundle:
+        bundle = Path(args.bundle).expanduser()
+    else:
+        bundle = wheel.with_name(wheel.name + ".sigstore.json")
     data = wheel.read_bytes()
     shipped, _requires = wheel_manifest(wheel)
     manifest, manifest_sha256 = load_manifest(shipped, f"{wheel.name}: workset.toml")

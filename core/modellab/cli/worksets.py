@@ -80,9 +80,59 @@ def _rows(settings: Settings, catalog: Catalog) -> list[dict[str, Any]]:
     return rows
 
 
+def _available(
+    settings: Settings, catalog: Catalog, installed: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """What each trusted registry offers: newest installable release per workset."""
+    from modellab.errors import RegistryError
+    from modellab.worksets import WorksetState
+
+    rows: list[dict[str, Any]] = []
+    for record in WorksetState(catalog).registries():
+        source = _registry_source(settings, catalog, record.name)
+        source.client.refresh()
+        index = source.client.index()
+        for name in index.names():
+            try:
+                release = index.find(name)
+            except RegistryError as exc:  # every version yanked or revoked
+                rows.append(_offer(name, "-", "unavailable", record.name, None, exc.message))
+                continue
+            mine = installed.get(name)
+            if mine is not None:
+                if mine["version"] != release.version:
+                    mine["problem"] = f"{release.version} available from {record.name}"
+                continue
+            signer = release.signer.model_dump(mode="json")
+            rows.append(_offer(name, release.version, "available", record.name, signer, None))
+    return rows
+
+
+def _offer(
+    name: str,
+    version: str,
+    status: str,
+    registry: str,
+    signer: dict[str, Any] | None,
+    problem: str | None,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "version": version,
+        "status": status,
+        "isolation": "",
+        "trust": _describe_signer(signer) if signer else "",
+        "registry": registry,
+        "summary": "",
+        "problem": problem,
+    }
+
+
 def _describe_signer(signer: dict[str, Any]) -> str:
     if signer.get("kind") == "pinned-key":
         return f"pinned key {str(signer.get('key_id', ''))[:16]}"
+    if signer.get("kind") == "pep740":
+        return f"PyPI provenance {signer.get('repository', '')} {signer.get('workflow', '')}"
     if signer.get("kind") == "keyless":
         workflow = signer.get("workflow") or ""
         return f"keyless {signer.get('repository', '')} {workflow.rsplit('/', 1)[-1]}".strip()
@@ -100,6 +150,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         for repaired in recover_interrupted(settings, catalog):
             print(f"modellab: {repaired}", file=sys.stderr)
         rows = _rows(settings, catalog)
+        if args.available:
+            rows += _available(settings, catalog, {row["name"]: row for row in rows})
     if args.json:
         emit_json({"worksets": rows})
         return 0

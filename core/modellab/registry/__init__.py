@@ -30,7 +30,14 @@ which returns only files that passed those checks. python-tuf is imported only w
 them does real work, never by ``import modellab.registry``.
 """
 
-from modellab.registry._index import Index, KeylessSpec, PinnedKeySpec, Release, SignerSpec
+from modellab.registry._index import (
+    Index,
+    KeylessSpec,
+    Pep740Spec,
+    PinnedKeySpec,
+    Release,
+    SignerSpec,
+)
 from modellab.registry._keys import create_keys
 from modellab.registry._tuf_client import RegistryClient, RegistryState
 from modellab.registry._tuf_repo import RegistryRepository
@@ -38,6 +45,7 @@ from modellab.registry._tuf_repo import RegistryRepository
 __all__ = [
     "Index",
     "KeylessSpec",
+    "Pep740Spec",
     "PinnedKeySpec",
     "RegistryClient",
     "RegistryRepository",

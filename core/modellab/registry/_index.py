@@ -31,6 +31,7 @@ __all__ = [
     "INDEX_FORMAT_VERSION",
     "Index",
     "KeylessSpec",
+    "Pep740Spec",
     "PinnedKeySpec",
     "Release",
     "SignerSpec",
@@ -101,8 +102,22 @@ class KeylessSpec(_Strict):
     identity: Annotated[str, Field(min_length=1)] | None = None
 
 
-#: Who must have signed a release: a pinned key or a keyless CI identity (tagged by ``kind``).
-SignerSpec = Annotated[PinnedKeySpec | KeylessSpec, Field(discriminator="kind")]
+class Pep740Spec(_Strict):
+    """The release is a PyPI upload whose PEP 740 provenance must name this publisher.
+
+    The release's ``bundle`` is then PyPI's provenance object for the wheel.
+    """
+
+    kind: Literal["pep740"] = "pep740"
+    #: The GitHub Trusted Publisher's repository, ``owner/name``.
+    repository: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]
+    #: The publishing workflow's file name, e.g. ``release.yml``.
+    workflow: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+\.ya?ml$")]
+
+
+#: Who must have signed a release: a pinned key, a keyless CI identity, or PyPI provenance
+#: (tagged by ``kind``).
+SignerSpec = Annotated[PinnedKeySpec | KeylessSpec | Pep740Spec, Field(discriminator="kind")]
 
 
 def _parse_version(value: str) -> Version:

@@ -233,10 +233,25 @@ def _install_files(wheel: Path, sha256: str, isolation: str, staging: Path) -> N
 def verify_release(
     release: Release, wheel: Path, bundle: Path, key: Path | None, trusted_root: Path | None
 ) -> Verified:
-    from modellab.registry import KeylessSpec
-    from modellab.trust import KeylessSigner, PinnedKeySigner, TrustConfig, verify_artifact
+    """Verify ``wheel`` against the signer ``release`` pins (raises ``SignatureError``).
+
+    :param key: the pinned public key file, for pinned-key releases.
+    :param trusted_root: a Sigstore trusted root for keyless and PEP 740 releases
+        (``None``: the production root shipped with Model Lab).
+    """
+    from modellab.registry import KeylessSpec, Pep740Spec
+    from modellab.trust import (
+        KeylessSigner,
+        PinnedKeySigner,
+        TrustConfig,
+        verify_artifact,
+        verify_pep740,
+    )
 
     spec = release.signer
+    if isinstance(spec, Pep740Spec):
+        trust = TrustConfig(trusted_root=trusted_root)
+        return verify_pep740(wheel, bundle, spec.repository, spec.workflow, trust)
     if isinstance(spec, KeylessSpec):
         signer: KeylessSigner | PinnedKeySigner = KeylessSigner(
             issuer=spec.issuer,
@@ -247,9 +262,8 @@ def verify_release(
         trust = TrustConfig(trusted_root=trusted_root)
     else:
         signer = PinnedKeySigner(key_id=spec.key_id)
-        trust = TrustConfig(
-            trusted_root=trusted_root, public_keys={spec.key_id: key} if key else {}
-        )
+        keys = {spec.key_id: key} if key else {}
+        trust = TrustConfig(trusted_root=trusted_root, public_keys=keys)
     return verify_artifact(wheel, bundle, signer, trust)
 
 
