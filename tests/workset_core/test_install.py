@@ -162,3 +162,17 @@ def test_list_available_refreshes_the_registries(publisher, capsys):
     rows = {w["name"]: w for w in json.loads(capsys.readouterr().out)["worksets"]}
     assert rows["hello"]["status"] == "enabled"
     assert rows["hello"]["problem"] == "0.2.0 available from local"
+
+
+def test_hooks_never_load_when_the_installed_manifest_is_not_the_consented_one(publisher, capsys):
+    publisher.workset()
+    _install(capsys)
+    settings = Settings.from_env()
+    (shipped,) = (settings.worksets_dir / "hello").rglob("workset.toml")
+    shipped.write_text(shipped.read_text().replace('telemetry = "off"', 'telemetry = "opt-in"'))
+    assert main(["hello"]) == 10
+    assert "not the one verified at install" in capsys.readouterr().err
+    listed = _listed(capsys)["hello"]
+    assert listed["status"] == "broken" and "not the one verified" in listed["problem"]
+    assert main(["worksets", "enable", "hello"]) == 10  # cannot be re-enabled either
+    assert main(["worksets", "remove", "hello"]) == 0
