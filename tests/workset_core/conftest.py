@@ -45,6 +45,13 @@ class Publisher:
         )
         return wheel
 
+    def trust(self, sigstore_root: Path | None = None) -> None:
+        """Trust the registry as ``local`` (again), optionally with a Sigstore root."""
+        root = self.registry / "metadata" / "1.root.json"
+        extra = ["--sigstore-root", str(sigstore_root)] if sigstore_root else []
+        argv = ["worksets", "add-registry", "local", str(self.registry), "--root", str(root)]
+        assert main([*argv, *extra]) == 0
+
     def workset(self, name: str = "hello", version: str = "0.1.0", **kwargs: object) -> Path:
         """Write a workset source folder and publish it."""
         folder = self.root / "sources" / f"{name}-{version}"
@@ -61,11 +68,7 @@ def publisher(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Publisher:
     assert main(["registry", "keys", str(pub.keys)]) == 0
     assert main(["registry", "keys", "--signing", str(pub.signing)]) == 0
     assert main(["registry", "init", str(pub.registry), "--keys", str(pub.keys)]) == 0
-    root_json = pub.registry / "metadata" / "1.root.json"
-    assert (
-        main(["worksets", "add-registry", "local", str(pub.registry), "--root", str(root_json)])
-        == 0
-    )
+    pub.trust()
     capsys.readouterr()
     return pub
 

@@ -185,26 +185,11 @@ def test_keyless_signatures_from_a_private_sigstore(publisher, capsys, tmp_path)
     # The publisher's own check uses the production root unless told otherwise.
     assert main(add) == 10
     assert main([*add, "--sigstore-root", str(sigstore_root)]) == 0
-    root_json = str(publisher.registry / "metadata" / "1.root.json")
     # A user who trusts only the production Sigstore refuses it ...
     capsys.readouterr()
     _refused(capsys, expect="certificate chain")
     # ... one configured with the private root installs it.
-    assert (
-        main(
-            [
-                "worksets",
-                "add-registry",
-                "local",
-                str(publisher.registry),
-                "--root",
-                root_json,
-                "--sigstore-root",
-                str(sigstore_root),
-            ]
-        )
-        == 0
-    )
+    publisher.trust(sigstore_root)
     _install(capsys)
     # A release whose index pins another repository is refused.
     assert main(["worksets", "remove", "hello"]) == 0
@@ -307,22 +292,7 @@ def test_pypi_provenance_as_the_signature(publisher, capsys, tmp_path):
         str(sigstore_root),
     ]
     assert main(add) == 0
-    root_json = str(publisher.registry / "metadata" / "1.root.json")
-    assert (
-        main(
-            [
-                "worksets",
-                "add-registry",
-                "local",
-                str(publisher.registry),
-                "--root",
-                root_json,
-                "--sigstore-root",
-                str(sigstore_root),
-            ]
-        )
-        == 0
-    )
+    publisher.trust(sigstore_root)
     capsys.readouterr()
     _, out = _install(capsys)
     assert "Signature verified" in out
