@@ -27,3 +27,27 @@ def test_importing_the_package_loads_no_signing_library(tmp_path):
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
     assert [name for name in loaded if name.startswith(HEAVY)] == []
+
+
+def test_pinned_key_signing_and_verifying_load_no_signing_library(tmp_path):
+    # Pinned-key bundles are read and written with cryptography alone: model-signing (and
+    # the sigstore, protobuf and pydantic models it pulls in) was most of an install's time.
+    probe = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "import modellab.trust as t\n"
+        f"root = Path({str(tmp_path)!r})\n"
+        "key_id = t.create_signing_key(root / 'keys')\n"
+        "wheel = root / 'ws-1.0-py3-none-any.whl'\n"
+        "wheel.write_bytes(b'wheel')\n"
+        "bundle = root / 'ws.sigstore.json'\n"
+        "t.sign_with_key(wheel, root / 'keys' / 'private.pem', bundle)\n"
+        "trust = t.TrustConfig(None, {key_id: root / 'keys' / 'public.pem'})\n"
+        "verified = t.verify_artifact(wheel, bundle, t.PinnedKeySigner(key_id), trust)\n"
+        "assert verified.mode == 'pinned-key'\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert [name for name in loaded if name.startswith((*HEAVY, "pydantic", "google"))] == []
+    assert "modellab.trust._keys" in loaded  # the probe really took the pinned-key path

@@ -22,10 +22,12 @@ What is verified
   sigstore-python's cache are never used: that cache is read without any check, so a root
   planted there would otherwise be trusted.
 * **Pinned key** (:class:`PinnedKeySigner`, ``mode="pinned-key"``): model-signing's key-mode
-  bundle (ECDSA P-256/384/521, DSSE envelope, key hint, no log), verified with model-signing
-  against the PEM file configured for the key id; the signed manifest must name exactly this
-  file's sha256. For private registries; :func:`create_signing_key` and
-  :func:`sign_with_key` are the publisher side.
+  bundle (ECDSA P-256/384/521, DSSE envelope, key hint, no log), verified against the PEM
+  file configured for the key id by Model Lab's own reader (``_keys.py``, ``cryptography``
+  only; model-signing verifies what it writes and vice versa, checked by the tests). The
+  signed statement must cover exactly one file, this one, by sha256; any other shape is
+  refused. For private registries; :func:`create_signing_key` and :func:`sign_with_key` are
+  the publisher side.
 * **PEP 740** (:func:`verify_pep740`, ``mode="pep740"``): PyPI's provenance object for a
   distribution. Each attestation is converted to a DSSE bundle and verified as above against
   the GitHub Trusted Publisher (repository + workflow file); the in-toto subject must be
@@ -52,8 +54,9 @@ sigstore-python ``Verifier`` accepts its bundles (a canary test checks that on e
 so the attack matrix runs against real signatures; real production bundles and PyPI
 provenance (``shared/corpus/sigstore-golden``) verify against the vendored root.
 
-sigstore, model-signing and pypi-attestations each take about a second to import, so they
-are imported inside the functions that need them; importing this package is cheap.
+sigstore and pypi-attestations each take about a second to import, so they are imported
+inside the functions that need them; importing this package is cheap, and the pinned-key
+path never imports either (nor model-signing).
 """
 
 from modellab.trust._keys import create_signing_key, key_id_of, sign_with_key

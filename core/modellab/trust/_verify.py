@@ -18,7 +18,8 @@ def verify_artifact(artifact: Path, bundle: Path, signer: Signer, trust: TrustCo
     A :class:`KeylessSigner` needs a Sigstore keyless bundle (certificate, transparency log
     entry) that verifies under ``trust.trusted_root`` (or the vendored production root) and
     whose certificate matches every pinned field. A :class:`PinnedKeySigner` needs a
-    model-signing key-mode bundle made with the key ``trust.public_keys[signer.key_id]``.
+    model-signing key-mode bundle for this one file, made with the key
+    ``trust.public_keys[signer.key_id]``.
     Anything else raises :class:`~modellab.errors.SignatureError` naming what failed.
     """
     if not artifact.is_file():
@@ -26,7 +27,8 @@ def verify_artifact(artifact: Path, bundle: Path, signer: Signer, trust: TrustCo
     # Read once: the bytes hashed for the record are the bytes whose signature is checked.
     data = read_bytes(artifact, "artifact")
     sha256 = hashlib.sha256(data).hexdigest()
-    raw, parsed = read_json_object(bundle, "bundle")
+    # Parsed here so that unreadable or non-object JSON fails the same way for every mode.
+    raw, _ = read_json_object(bundle, "bundle")
     if isinstance(signer, KeylessSigner):
         from modellab.trust._keyless import verify_keyless
 
@@ -35,7 +37,7 @@ def verify_artifact(artifact: Path, bundle: Path, signer: Signer, trust: TrustCo
     if isinstance(signer, PinnedKeySigner):
         from modellab.trust._keys import verify_pinned_key
 
-        verify_pinned_key(artifact, sha256, bundle, raw, parsed, signer, trust)
+        verify_pinned_key(artifact, sha256, bundle, raw, signer, trust)
         return Verified(artifact_sha256=sha256, signer=signer, mode="pinned-key")
     raise SignatureError(f"unknown signer type {type(signer).__name__}")
 
