@@ -25,7 +25,7 @@ from trust.minisigstore import (
 
 from modellab.cli import main
 from modellab.errors import InstallError
-from modellab.registry import Index, KeylessSpec, Pep740Spec, RegistryRepository
+from modellab.registry import Index, KeylessSpec, Pep740Spec, PinnedKeySpec, RegistryRepository
 from modellab.settings import Settings
 from modellab.store import Catalog
 from modellab.trust import create_signing_key, sign_with_key
@@ -301,3 +301,26 @@ def test_pypi_provenance_as_the_signature(publisher, capsys, tmp_path):
     _republish(publisher, {}, signer=Pep740Spec(repository="evil/ws-hello", workflow="release.yml"))
     capsys.readouterr()
     _refused(capsys, expect="evil/ws-hello")
+
+
+def test_a_new_signer_needs_consent_again_even_for_the_same_manifest(publisher, capsys, tmp_path):
+    publisher.workset()
+    sha, _out = _install(capsys)
+    assert main(["worksets", "remove", "hello"]) == 0
+    # The publisher moves to a new key (the registry publishes it under TUF).
+    wheel = next((publisher.root / "dist").rglob("*.whl"))
+    key_id = create_signing_key(tmp_path / "new-key")
+    bundle = tmp_path / "new.sigstore.json"
+    sign_with_key(wheel, tmp_path / "new-key" / "private.pem", bundle)
+    public = (tmp_path / "new-key" / "public.pem").read_bytes()
+    _republish(
+        publisher,
+        {wheel.name + ".sigstore.json": bundle.read_bytes(), f"{key_id}.pub.pem": public},
+        signer=PinnedKeySpec(key_id=key_id),
+    )
+    capsys.readouterr()
+    # Same manifest bytes, same sha256: consent was for the old signer, so it is asked again.
+    assert main(["worksets", "install", "hello"]) == 10
+    captured = capsys.readouterr()
+    assert f"manifest sha256 {sha}" in captured.out and "consent needed" in captured.err
+    assert main(["worksets", "install", "hello", "--accept-manifest", sha]) == 0
