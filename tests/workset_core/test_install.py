@@ -176,3 +176,13 @@ def test_hooks_never_load_when_the_installed_manifest_is_not_the_consented_one(p
     assert listed["status"] == "broken" and "not the one verified" in listed["problem"]
     assert main(["worksets", "enable", "hello"]) == 10  # cannot be re-enabled either
     assert main(["worksets", "remove", "hello"]) == 0
+
+
+def test_install_json_keeps_stdout_machine_readable(publisher, capsys):
+    publisher.workset()
+    sha = _manifest_sha(capsys)
+    assert main(["worksets", "install", "hello", "--accept-manifest", sha, "--json"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)  # the manifest went to stderr
+    assert (result["name"], result["version"], result["manifest_sha256"]) == ("hello", "0.1.0", sha)
+    assert f"manifest sha256 {sha}" in captured.err

@@ -341,6 +341,7 @@ def cmd_install(args: argparse.Namespace) -> int:
             version or None,
             accept_manifest=args.accept_manifest,
             say=say,
+            show=(lambda text: print(text, file=sys.stderr)) if args.json else print,
         )
         refresh_command_index(settings, catalog, core_commands())
     if args.json:

@@ -44,15 +44,17 @@ def ask_consent(
     *,
     accept_manifest: str | None,
     ask: Callable[[str], str] | None = None,
+    say: Callable[[str], None] = print,
 ) -> None:
     """Show the manifest and get consent, or raise :class:`ConsentError`.
 
     :param accept_manifest: the sha256 a script accepts; it must match exactly.
     :param ask: reads one answer (``input`` on a terminal); ``None`` when there is none.
+    :param say: where the manifest is shown (stderr when stdout carries ``--json``).
     """
-    print(f"Workset {manifest.name} {manifest.version}, signed by {signer}:")
-    print(render_manifest(manifest))
-    print(f"  manifest sha256 {manifest_sha256}")
+    say(f"Workset {manifest.name} {manifest.version}, signed by {signer}:")
+    say(render_manifest(manifest))
+    say(f"  manifest sha256 {manifest_sha256}")
     if accept_manifest is not None:
         if accept_manifest.lower() != manifest_sha256:
             raise ConsentError(
@@ -60,7 +62,7 @@ def ask_consent(
                 f"({manifest_sha256}); nothing was installed",
                 hint="read the manifest above, then pass its sha256",
             )
-        print("Consent given with --accept-manifest (the sha256 matches).")
+        say("Consent given with --accept-manifest (the sha256 matches).")
         return
     if ask is None:
         if not sys.stdin.isatty():

@@ -208,6 +208,20 @@ def _run_uv(arguments: list[str]) -> None:
         )
 
 
+def _keep(wheel: Path, sha256: str, settings: Settings) -> Path:
+    """Keep the verified wheel at a path named by its sha256 and return that path.
+
+    uv caches a ``file://`` requirement by its location: a stable location lets a reinstall
+    or a second environment reuse the unpacked wheel instead of adding a copy each time.
+    """
+    kept = settings.worksets_dir / ".wheels" / sha256 / wheel.name
+    if not kept.exists():
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(wheel, kept)
+    _check_pinned(kept, "wheel", sha256)  # what uv installs is what was verified
+    return kept
+
+
 def _install_files(wheel: Path, sha256: str, isolation: str, staging: Path) -> None:
     """Install ``wheel`` (pinned by hash, offline, no dependencies) under ``staging``."""
     requirements = staging / "requirements.txt"
@@ -226,7 +240,9 @@ def _install_files(wheel: Path, sha256: str, isolation: str, staging: Path) -> N
         (site / "_modellab_core.pth").write_text("\n".join(lines) + "\n")
         _run_uv(["pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), *pinned])
     else:
-        _run_uv(["pip", "install", "--quiet", "--target", str(staging / "site"), *pinned])
+        # --python: the target must suit this interpreter, whatever python is on PATH.
+        target = ["--target", str(staging / "site"), "--python", sys.executable]
+        _run_uv(["pip", "install", "--quiet", *target, *pinned])
     requirements.unlink()
 
 
@@ -286,10 +302,12 @@ def install_workset(
     accept_manifest: str | None = None,
     ask: Callable[[str], str] | None = None,
     say: Callable[[str], None] = print,
+    show: Callable[[str], None] = print,
 ) -> Installed:
     """Install (or upgrade to) ``name`` ``version`` from ``source``; see the module docstring.
 
-    The caller holds :func:`install_lock`.
+    The caller holds :func:`install_lock`. ``say`` reports progress; ``show`` shows the
+    manifest before consent (it must reach the user even when progress is silenced).
     """
     from modellab.trust import key_id_of
 
@@ -331,6 +349,7 @@ def install_workset(
                 verified.signer.describe(),
                 accept_manifest=accept_manifest,
                 ask=ask,
+                say=show,
             )
         record = InstallRecord(
             name=name,
@@ -346,6 +365,7 @@ def install_workset(
             updated_at="",
         )
         say(f"Installing with uv ({record.isolation}) ...")
+        wheel = _keep(wheel, release.sha256, settings)
         _install_files(wheel, release.sha256, record.isolation, staging)
         shutil.rmtree(downloads)
         _move_into_place(state, record, previous, staging, location)
