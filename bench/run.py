@@ -1,10 +1,12 @@
-"""Model Lab benchmarks: import+export throughput, streaming memory, start-up, redaction speed.
+"""Model Lab benchmarks: import+export throughput, streaming memory, start-up, redaction speed,
+workset installs.
 
 One command runs everything and writes ``bench/results/latest.json``::
 
     uv run python bench/run.py                 # full run (1 GiB + 256 MiB corpora)
     uv run python bench/run.py --only startup  # just start-up
     uv run python bench/run.py --only redact   # just redaction speed (bench/redact.py)
+    uv run python bench/run.py --only worksets # just workset installs (bench/worksets.py)
     uv run python bench/run.py --size-mb 128 --small-mb 32   # quick smoke run
 
 Targets (exit status 1 if any fails):
@@ -18,7 +20,11 @@ Targets (exit status 1 if any fails):
 * start-up: ``python -m modellab --help`` is at most 3x ``python -c pass`` (best of N);
 * redaction (``bench/redact.py``): ``Scanner.scan_many`` over the content strings of real
   agent sessions and a CodeWhale slice runs at least 50 MB/s on one core on every data set,
-  and at least 50x faster than detect-secrets on the same bytes.
+  and at least 50x faster than detect-secrets on the same bytes;
+* worksets (``bench/worksets.py``): ``modellab worksets install`` of a pure-Python workset
+  from a local registry, warm uv cache, takes at most 1/4 of the time of ``pip install`` of
+  the same wheel (best of N each, interleaved), and ``python -m modellab --help`` with every
+  workset installed is at most 3x ``python -c pass``.
 
 Every measured command runs in a fresh process started with this interpreter (the
 workspace venv). Peak RSS is ``ru_maxrss`` of that child, read with ``os.wait4``.
@@ -51,6 +57,8 @@ MIB = 1024 * 1024
 sys.path.insert(0, str(BENCH))
 import gen_codewhale as gen  # noqa: E402  (bench/ is not a package)
 import redact as redact_bench  # noqa: E402
+
+import worksets as worksets_bench  # noqa: E402
 
 THROUGHPUT_TARGET = 1 / 3
 STARTUP_TARGET = 3.0
@@ -457,6 +465,28 @@ def run_redact(seed: int) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------
+# Workset installs and --help with worksets (bench/worksets.py, in a fresh process)
+
+
+def run_worksets(results_dir: Path = RESULTS) -> dict[str, Any]:
+    """``bench/worksets.py`` in a fresh process; its JSON report, or ``{"error": ...}``.
+
+    Its ``-X importtime`` trace of one install goes to ``worksets-importtime.txt`` beside
+    the results.
+    """
+    DATA.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="worksets-report-", dir=DATA) as tmp:
+        out = Path(tmp) / "worksets.json"
+        argv = [sys.executable, str(BENCH / "worksets.py"), "--json", str(out)]
+        proc = run_measured([*argv, "--traces", str(results_dir)], child_env())
+        if not out.is_file():
+            return {"error": proc.brief()}
+        report: dict[str, Any] = json.loads(out.read_text())
+    report["wall_s"] = round(proc.wall_s, 1)
+    return report
+
+
+# --------------------------------------------------------------------------------------
 # Report
 
 
@@ -529,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--small-mb", type=int, default=256, help="small corpus, MiB (default 256)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--skip-memory", action="store_true", help="do not run the small corpus")
-    ap.add_argument("--only", choices=("startup", "throughput", "memory", "redact"))
+    ap.add_argument("--only", choices=("startup", "throughput", "memory", "redact", "worksets"))
     ap.add_argument("--keep", action="store_true", help="keep catalog and export folders")
     ap.add_argument("--startup-repeats", type=int, default=15)
     ap.add_argument("--output", type=Path, default=RESULTS / "latest.json")
@@ -541,6 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     do_throughput = args.only in (None, "throughput")
     do_memory = args.only in (None, "memory") and not args.skip_memory
     do_redact = args.only in (None, "redact")
+    do_worksets = args.only in (None, "worksets")
 
     t_start = time.perf_counter()
     report: dict[str, Any] = {
@@ -552,6 +583,8 @@ def main(argv: list[str] | None = None) -> int:
             "startup_ratio_max": STARTUP_TARGET,
             "redact_mb_per_s_min": redact_bench.SPEED_TARGET_MB_S,
             "redact_vs_detect_secrets_min": redact_bench.RATIO_TARGET,
+            "workset_install_vs_pip_max": worksets_bench.INSTALL_RATIO_MAX,
+            "worksets_help_ratio_max": worksets_bench.HELP_RATIO_MAX,
             "memory_rule": f"big peak <= {MEMORY_FACTOR}x small peak or small + "
             f"{MEMORY_SLACK_MIB:.0f} MiB",
         },
@@ -736,6 +769,19 @@ def main(argv: list[str] | None = None) -> int:
             results["redact"] = rd
             verdicts.update(rd["verdicts"])
             rows.extend(redact_bench.table_rows(rd))
+
+    if do_worksets:
+        print("[worksets] install vs pip install; --help with worksets ...", flush=True)
+        ws = run_worksets(args.output.parent)
+        results["worksets"] = ws
+        if "error" in ws:
+            verdicts["workset_install"] = "ERROR"
+            verdicts["worksets_help"] = "ERROR"
+            rows.append(("workset install / --help", "-", "did not run", "ERROR"))
+            print(f"  error: {ws['error']}")
+        else:
+            verdicts.update(ws["verdicts"])
+            rows.extend(worksets_bench.table_rows(ws))
 
     report["wall_s"] = round(time.perf_counter() - t_start, 1)
     args.output.parent.mkdir(parents=True, exist_ok=True)
