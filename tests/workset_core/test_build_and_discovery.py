@@ -79,3 +79,13 @@ def test_discovery_reads_metadata_and_never_imports(tmp_path):
             sys.path.remove(str(site))
             sys.modules.pop("modellab_hello", None)
             sys.modules.pop("modellab_hello.plugin", None)
+
+
+def test_requires_dist_is_read_from_the_header_block_only():
+    from modellab.worksets._install import _requires_dist
+
+    metadata = (
+        b"Metadata-Version: 2.1\nName: x\nRequires-Dist: a>=1\nRequires-Dist: b;\n"
+        b'  python_version < "3.12"\nSummary: y\n\nRequires-Dist: in-the-description\n'
+    )
+    assert _requires_dist(metadata) == ["a>=1", 'b; python_version < "3.12"']

@@ -28,7 +28,6 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from email.parser import BytesHeaderParser
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,10 +141,29 @@ def wheel_manifest(wheel: Path) -> tuple[bytes, list[str]]:
                     f"found {len(manifests)} and {len(metadata_files)}"
                 )
             shipped = archive.read(manifests[0])
-            headers = BytesHeaderParser().parsebytes(archive.read(metadata_files[0]))
+            requires = _requires_dist(archive.read(metadata_files[0]))
     except zipfile.BadZipFile as exc:
         raise InstallError(f"{wheel.name}: not a wheel ({exc})") from None
-    return shipped, list(headers.get_all("Requires-Dist") or [])
+    return shipped, requires
+
+
+def _requires_dist(metadata_file: bytes) -> list[str]:
+    """The ``Requires-Dist`` values of a wheel's METADATA (its header block).
+
+    Read line by line rather than with ``email.parser``, which costs more to import than
+    the rest of this check; a folded (continued) header line is joined to its header.
+    """
+    headers: list[tuple[str, str]] = []
+    for line in metadata_file.decode("utf-8").splitlines():
+        if not line.strip():
+            break  # the headers end at the first blank line; the description follows
+        if line[0] in " \t" and headers:
+            key, value = headers[-1]
+            headers[-1] = (key, f"{value} {line.strip()}")
+            continue
+        key, _, value = line.partition(":")
+        headers.append((key.strip().lower(), value.strip()))
+    return [value for key, value in headers if key == "requires-dist"]
 
 
 def _check_dependencies(name: str, requires: list[str]) -> None:
