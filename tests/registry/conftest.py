@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from registry.tuf_helpers import Registry, make_registry, serve
 
 from modellab.registry import RegistryClient
+from registry.tuf_helpers import Registry, make_registry, serve
 
 
 @pytest.fixture

@@ -8,6 +8,9 @@ a 127.0.0.1 HTTP server.
 from __future__ import annotations
 
 import pytest
+from securesystemslib.signer import CryptoSigner
+
+from modellab.errors import RegistryError
 from registry.tuf_helpers import (
     already_expired,
     load,
@@ -17,9 +20,6 @@ from registry.tuf_helpers import (
     sha,
     write,
 )
-from securesystemslib.signer import CryptoSigner
-
-from modellab.errors import RegistryError
 
 
 def publish_two_versions(registry):

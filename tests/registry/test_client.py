@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from registry.tuf_helpers import release, serve
 
 from modellab.errors import RegistryError
 from modellab.registry import RegistryClient
+from registry.tuf_helpers import release, serve
 
 
 def test_index_and_fetch_return_verified_files(registry, make_client, tmp_path):

@@ -8,11 +8,11 @@ import zipfile
 
 import pytest
 from uv import find_uv_bin
-from workset_core.builders import make_workset
 
 from modellab.errors import ManifestError, UsageError
 from modellab.worksets import find_in
 from modellab.worksets._build import build_wheel
+from workset_core.builders import make_workset
 
 
 def _uv_target(wheel, site):

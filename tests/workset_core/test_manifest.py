@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from workset_core.builders import MANIFEST
 
 from modellab.errors import ManifestError
 from modellab.worksets import load_manifest
+from workset_core.builders import MANIFEST
 
 
 def _manifest(**replace: str) -> bytes:
