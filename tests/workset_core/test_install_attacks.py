@@ -31,7 +31,8 @@ from modellab.store import Catalog
 from modellab.trust import create_signing_key, sign_with_key
 from modellab.worksets import InstallRecord, WorksetState
 from modellab.worksets._install import _install_files
-from workset_core.test_install import _install, _nothing_installed
+from workset_core.builders import make_workset
+from workset_core.test_install import _install, _manifest_sha, _nothing_installed
 
 
 def _refused(capsys, *argv: str, expect: str) -> None:
@@ -155,7 +156,6 @@ def test_keyless_signatures_from_a_private_sigstore(publisher, capsys, tmp_path)
     authority = MiniSigstore("private-sigstore.test")
     sigstore_root = authority.write_trusted_root(tmp_path / "trusted_root.json")
     source = publisher.root / "sources"
-    from workset_core.builders import make_workset
 
     src = make_workset(source, "hello")
     dist = tmp_path / "dist"
@@ -263,7 +263,6 @@ def test_pypi_provenance_as_the_signature(publisher, capsys, tmp_path):
     """A workset published on PyPI with PEP 740 attestations, listed in a registry."""
     authority = MiniSigstore("pypi-sigstore.test")
     sigstore_root = authority.write_trusted_root(tmp_path / "trusted_root.json")
-    from workset_core.builders import make_workset
 
     src = make_workset(publisher.root / "sources", "hello")
     dist = tmp_path / "dist"
@@ -324,3 +323,36 @@ def test_a_new_signer_needs_consent_again_even_for_the_same_manifest(publisher, 
     captured = capsys.readouterr()
     assert f"manifest sha256 {sha}" in captured.out and "consent needed" in captured.err
     assert main(["worksets", "install", "hello", "--accept-manifest", sha]) == 0
+
+
+@pytest.mark.slow
+def test_kill_9_during_an_install_leaves_nothing_behind(publisher, capsys):
+    """A real SIGKILL while uv unpacks a large wheel; the next command cleans up."""
+    import os
+    import signal
+    import time
+
+    source = make_workset(publisher.root / "sources" / "big", "big")
+    (source / "src" / "modellab_big" / "blob.bin").write_bytes(os.urandom(48 * 1024 * 1024))
+    publisher.publish(source)
+    sha = _manifest_sha(capsys, "big")
+    settings = Settings.from_env()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "modellab", "worksets", "install", "big", "--accept-manifest", sha],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if any(settings.worksets_dir.glob(".staging-big-*/site")):  # uv is writing files
+            break
+        time.sleep(0.005)
+    assert process.poll() is None, "the install finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    assert any(settings.worksets_dir.glob(".staging-*"))  # what the kill left
+    assert main(["worksets", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["worksets"] == []
+    assert not any(settings.worksets_dir.glob(".staging-*"))
+    assert not (settings.worksets_dir / "big").exists()
+    assert main(["worksets", "install", "big", "--accept-manifest", sha]) == 0
