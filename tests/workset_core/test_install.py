@@ -186,3 +186,15 @@ def test_install_json_keeps_stdout_machine_readable(publisher, capsys):
     result = json.loads(captured.out)  # the manifest went to stderr
     assert (result["name"], result["version"], result["manifest_sha256"]) == ("hello", "0.1.0", sha)
     assert f"manifest sha256 {sha}" in captured.err
+
+
+def test_info_shows_an_offered_workset_before_install(publisher, capsys):
+    publisher.workset()
+    capsys.readouterr()
+    assert main(["worksets", "info", "hello"]) == 0
+    out = capsys.readouterr().out
+    assert "hello 0.1.0: available" in out and "telemetry       off" in out
+    assert "signed by       pinned key" in out
+    assert main(["worksets", "info", "nothing-like-it"]) == 2
+    assert "neither installed nor offered" in capsys.readouterr().err
+    _nothing_installed()

@@ -180,39 +180,87 @@ def _record(catalog: Catalog, name: str) -> InstallRecord:
     return record
 
 
+def _offered(settings: Settings, catalog: Catalog, name: str) -> dict[str, Any] | None:
+    """A trusted registry's newest release of ``name``, with its manifest (no code fetched)."""
+    import tempfile
+
+    from modellab.errors import RegistryError
+    from modellab.worksets import WorksetState, load_manifest
+
+    for record in WorksetState(catalog).registries():
+        source = _registry_source(settings, catalog, record.name)
+        source.client.refresh()
+        try:
+            release = source.client.index().find(name)
+        except RegistryError:
+            continue
+        with tempfile.TemporaryDirectory() as scratch:
+            path = source.client.fetch(release.manifest, Path(scratch))
+            manifest, digest = load_manifest(path.read_bytes(), release.manifest)
+        if digest != release.manifest_sha256:
+            raise RegistryError(f"{release.manifest}: not the manifest the index pins")
+        signer = release.signer.model_dump(mode="json")
+        return {
+            "name": name,
+            "version": release.version,
+            "status": "available",
+            "problem": None,
+            "signer": signer,
+            "trust": _describe_signer(signer),
+            "registry": record.name,
+            "artifact_sha256": release.sha256,
+            "manifest_sha256": digest,
+            "location": None,
+            "manifest": manifest,
+        }
+    return None
+
+
 def cmd_info(args: argparse.Namespace) -> int:
-    """The full manifest, the verified signer and the install state of one workset."""
+    """The full manifest, the signer and the state of one workset, installed or offered."""
+    from modellab.errors import UsageError
     from modellab.store import Catalog
     from modellab.worksets import WorksetState
 
     settings = settings_from_args(args)
     with Catalog(settings.catalog_path) as catalog:
-        record = _record(catalog, args.name)
-        status, found, problem = _status(WorksetState(catalog), record)
-    parsed = found.manifest if found else None
-    manifest = parsed.model_dump(mode="json") if parsed else None
-    info = {
-        "name": record.name,
-        "version": record.version,
-        "status": status,
-        "problem": problem,
-        "signer": record.signer,
-        "trust": _describe_signer(record.signer),
-        "registry": record.registry,
-        "artifact_sha256": record.artifact_sha256,
-        "manifest_sha256": record.manifest_sha256,
-        "location": record.location,
-        "manifest": manifest,
-    }
+        record = WorksetState(catalog).install(args.name)
+        if record is None:
+            info = _offered(settings, catalog, args.name)
+            if info is None:
+                raise UsageError(
+                    f"workset {args.name!r} is neither installed nor offered by a trusted registry",
+                    hint="see 'modellab worksets list --available'",
+                )
+        else:
+            status, found, problem = _status(WorksetState(catalog), record)
+            info = {
+                "name": record.name,
+                "version": record.version,
+                "status": status,
+                "problem": problem,
+                "signer": record.signer,
+                "trust": _describe_signer(record.signer),
+                "registry": record.registry,
+                "artifact_sha256": record.artifact_sha256,
+                "manifest_sha256": record.manifest_sha256,
+                "location": record.location,
+                "manifest": found.manifest if found else None,
+            }
+    parsed = info["manifest"]
     if args.json:
-        emit_json(info)
+        emit_json({**info, "manifest": parsed.model_dump(mode="json") if parsed else None})
         return 0
-    print(f"{record.name} {record.version}: {status}" + (f" ({problem})" if problem else ""))
+    problem = info["problem"]
+    print(
+        f"{info['name']} {info['version']}: {info['status']}" + (f" ({problem})" if problem else "")
+    )
     print(f"  signed by       {info['trust']}")
-    print(f"  registry        {record.registry}")
-    print(f"  wheel sha256    {record.artifact_sha256}")
-    print(f"  manifest sha256 {record.manifest_sha256}")
-    print(f"  installed in    {record.location}")
+    print(f"  registry        {info['registry']}")
+    print(f"  wheel sha256    {info['artifact_sha256']}")
+    print(f"  manifest sha256 {info['manifest_sha256']}")
+    if info["location"]:
+        print(f"  installed in    {info['location']}")
     if parsed is not None:
         from modellab.worksets._consent import render_manifest
 
