@@ -49,6 +49,7 @@ OID_ISSUER_V1 = x509.ObjectIdentifier(_FULCIO + "1")
 OID_ISSUER_V2 = x509.ObjectIdentifier(_FULCIO + "8")
 OID_SOURCE_REPOSITORY_URI = x509.ObjectIdentifier(_FULCIO + "12")
 OID_BUILD_CONFIG_URI = x509.ObjectIdentifier(_FULCIO + "18")
+OID_SOURCE_REPOSITORY_REF = x509.ObjectIdentifier(_FULCIO + "14")
 OID_SCT_LIST = x509.ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
 
 
@@ -118,6 +119,7 @@ class Claims:
     issuer: str = GITHUB_ISSUER
     repository: str | None = None  # 1.3.6.1.4.1.57264.1.12
     build_config: str | None = None  # 1.3.6.1.4.1.57264.1.18
+    ref: str | None = None  # 1.3.6.1.4.1.57264.1.14, the source repository ref
     with_v2_issuer: bool = True  # 1.3.6.1.4.1.57264.1.8
 
 
@@ -130,6 +132,7 @@ def github_claims(
         san=workflow_uri,
         repository=f"https://github.com/{repo}",
         build_config=workflow_uri,
+        ref=ref,
     )
 
 
@@ -276,6 +279,8 @@ class MiniSigstore:
             v2.append((OID_SOURCE_REPOSITORY_URI, claims.repository))
         if claims.build_config is not None:
             v2.append((OID_BUILD_CONFIG_URI, claims.build_config))
+        if claims.ref is not None:
+            v2.append((OID_SOURCE_REPOSITORY_REF, claims.ref))
         for oid, value in v2:
             builder = builder.add_extension(
                 x509.UnrecognizedExtension(oid, der_utf8(value)), critical=False

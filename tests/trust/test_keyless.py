@@ -302,3 +302,38 @@ def test_bundle_without_its_log_entry(release, trust):
     wheel, bundle = release
     _edit(bundle, lambda data: data["verificationMaterial"].update(tlogEntries=[]))
     assert "log entry" in _refused(wheel, bundle, PINNED, trust)
+
+
+def test_a_pinned_ref_pattern_is_enforced(tmp_path):
+    from trust.minisigstore import MiniSigstore, github_claims
+
+    from modellab.errors import SignatureError
+    from modellab.trust import KeylessSigner, TrustConfig, verify_artifact
+
+    authority = MiniSigstore("ref-sigstore.test")
+    root = authority.write_trusted_root(tmp_path / "root.json")
+    artifact = tmp_path / "w.whl"
+    artifact.write_bytes(b"wheel bytes")
+    workflow = "https://github.com/acme/ws/.github/workflows/release.yml"
+    pinned = KeylessSigner(
+        issuer="https://token.actions.githubusercontent.com",
+        repository="https://github.com/acme/ws",
+        workflow=workflow,
+        ref="refs/tags/v*",
+    )
+
+    def bundle_for(ref: str):
+        path = tmp_path / f"{ref.replace('/', '_')}.json"
+        claims = github_claims("acme/ws", "release.yml", ref)
+        path.write_text(json.dumps(authority.sign_artifact(artifact.read_bytes(), claims)))
+        return path
+
+    trust = TrustConfig(trusted_root=root)
+    assert (
+        verify_artifact(artifact, bundle_for("refs/tags/v1.2.0"), pinned, trust).mode == "keyless"
+    )
+    # The same workflow run from a branch: valid Sigstore, but not the pinned ref.
+    with pytest.raises(SignatureError, match=r"ref does not match .*refs/heads/evil"):
+        verify_artifact(artifact, bundle_for("refs/heads/evil"), pinned, trust)
+    with pytest.raises(SignatureError, match="must start with 'refs/'"):
+        KeylessSigner(issuer=pinned.issuer, repository=pinned.repository, ref="v*")

@@ -133,6 +133,11 @@ def add_registry_commands(commands: _Group, add: _Add) -> None:
         "--workflow", help="keyless: the workflow URI; PEP 740: its file name (release.yml)"
     )
     add_release.add_argument(
+        "--ref",
+        metavar="PATTERN",
+        help="keyless: the git ref the signing run must come from (e.g. 'refs/tags/v*')",
+    )
+    add_release.add_argument(
         "--provenance",
         metavar="FILE",
         help="PyPI PEP 740 provenance of the wheel (its Integrity API object) as the signature",

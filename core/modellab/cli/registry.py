@@ -102,7 +102,9 @@ def _signer_spec(args: argparse.Namespace, files: dict[str, bytes]) -> Any:
             raise UsageError("--provenance needs --repository OWNER/NAME and --workflow FILE.yml")
         return Pep740Spec(repository=args.repository, workflow=args.workflow)
     if args.issuer and args.repository:
-        return KeylessSpec(issuer=args.issuer, repository=args.repository, workflow=args.workflow)
+        return KeylessSpec(
+            issuer=args.issuer, repository=args.repository, workflow=args.workflow, ref=args.ref
+        )
     raise UsageError(
         "name the signer: --signing-key DIR, --issuer and --repository (keyless), or "
         "--provenance with --repository and --workflow (PyPI PEP 740)"

@@ -100,6 +100,8 @@ class KeylessSpec(_Strict):
     workflow: HttpsUrl | None = None
     #: The exact certificate identity (SAN), when pinned.
     identity: Annotated[str, Field(min_length=1)] | None = None
+    #: A pattern the signing run's git ref must match (``refs/tags/v*``), when pinned.
+    ref: Annotated[str, Field(pattern=r"^refs/")] | None = None
 
 
 class Pep740Spec(_Strict):

@@ -42,12 +42,16 @@ class KeylessSigner:
       survives new release tags.
     * ``identity``: an exact SAN (email or URI, including any ``@ref``) for certificates
       without the v2 extensions.
+    * ``ref``: a pattern (``fnmatch``, e.g. ``refs/tags/v*``) the git ref that ran the
+      workflow must match (Fulcio extension 1.3.6.1.4.1.57264.1.14). Without it, a
+      workflow run from any branch signs validly.
     """
 
     issuer: str
     repository: str
     workflow: str | None = None
     identity: str | None = None
+    ref: str | None = None
 
     def __post_init__(self) -> None:
         if not self.issuer:
@@ -64,6 +68,10 @@ class KeylessSigner:
             )
         if self.identity is not None and not self.identity:
             raise SignatureError("invalid keyless signer: the identity is empty")
+        if self.ref is not None and not self.ref.startswith("refs/"):
+            raise SignatureError(
+                f"invalid keyless signer: ref pattern {self.ref!r} must start with 'refs/'"
+            )
 
     def describe(self) -> str:
         """One line for humans, e.g. for ``worksets info`` and consent prompts."""
@@ -76,6 +84,8 @@ class KeylessSigner:
             parts.append(f"workflow {shown}")
         if self.identity is not None:
             parts.append(f"identity {self.identity}")
+        if self.ref is not None:
+            parts.append(f"ref {self.ref}")
         return f"Sigstore keyless: {', '.join(parts)} (issuer {self.issuer})"
 
 

@@ -31,6 +31,7 @@ _ISSUER_V1 = "1.3.6.1.4.1.57264.1.1"  # raw bytes
 _ISSUER_V2 = "1.3.6.1.4.1.57264.1.8"  # DER UTF8String, like all the v2 ones below
 _SOURCE_REPOSITORY_URI = "1.3.6.1.4.1.57264.1.12"
 _BUILD_CONFIG_URI = "1.3.6.1.4.1.57264.1.18"
+_SOURCE_REPOSITORY_REF = "1.3.6.1.4.1.57264.1.14"
 
 
 class IdentityMismatch(Exception):
@@ -104,6 +105,7 @@ def describe_leaf(cert: Certificate) -> str:
         f"issuer {issuer or '(none)'}",
         f"repository {_extension(cert, _SOURCE_REPOSITORY_URI, der=True) or '(none)'}",
         f"build config {_extension(cert, _BUILD_CONFIG_URI, der=True) or '(none)'}",
+        f"ref {_extension(cert, _SOURCE_REPOSITORY_REF, der=True) or '(none)'}",
     ]
     return "; ".join(parts)
 
@@ -133,6 +135,29 @@ class _WorkflowURI:
             raise VerificationError(
                 f"Certificate's workflow does not match (got {', '.join(candidates) or 'none'}, "
                 f"expected {self._workflow}@<ref>)"
+            )
+
+
+class _RefPattern:
+    """The source repository ref (1.3.6.1.4.1.57264.1.14) matches a pinned pattern.
+
+    A certificate without the claim fails: a pinned ref can only be proven by Fulcio.
+    """
+
+    def __init__(self, pattern: str) -> None:
+        self._pattern = pattern
+
+    def verify(self, cert: Certificate) -> None:
+        """Raise sigstore's ``VerificationError`` unless the ref matches."""
+        from fnmatch import fnmatchcase
+
+        from sigstore.errors import VerificationError
+
+        ref = _extension(cert, _SOURCE_REPOSITORY_REF, der=True)
+        if ref is None or not fnmatchcase(ref, self._pattern):
+            raise VerificationError(
+                f"Certificate's source repository ref does not match (got {ref or 'none'}, "
+                f"expected {self._pattern})"
             )
 
 
@@ -175,4 +200,6 @@ def keyless_policy(signer: KeylessSigner) -> VerificationPolicy:
         children.append(policy.OIDCSourceRepositoryURI(signer.repository))
     if signer.workflow is not None:
         children.append(workflow_policy(signer.workflow))
+    if signer.ref is not None:
+        children.append(_RefPattern(signer.ref))
     return _Pinned(policy.AllOf(children), signer.describe())

@@ -292,6 +292,7 @@ def verify_release(
             repository=spec.repository,
             workflow=spec.workflow,
             identity=spec.identity,
+            ref=spec.ref,
         )
         trust = TrustConfig(trusted_root=trusted_root)
     else:
