@@ -61,7 +61,13 @@ def manager() -> pluggy.PluginManager:
 
 
 def test_builtins_register_through_the_same_hook(manager):
-    assert [i.name for i in collect_importers(manager)] == ["codewhale", "claude-code", "codex"]
+    assert [i.name for i in collect_importers(manager)] == [
+        "codewhale",
+        "claude-code",
+        "codex",
+        "swe-agent",
+        "openhands",
+    ]
 
 
 def test_a_third_party_importer_is_used_for_its_files(manager, tmp_path):

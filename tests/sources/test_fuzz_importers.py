@@ -21,6 +21,8 @@ from modellab.errors import SourceError
 from modellab.sources.claude_code import ClaudeCodeImporter
 from modellab.sources.codewhale import CodeWhaleImporter
 from modellab.sources.codex import CodexImporter
+from modellab.sources.openhands import OpenHandsImporter
+from modellab.sources.swe_agent import SweAgentImporter
 from modellab.traces import from_atif, to_atif
 
 MUTATIONS_PER_FILE = 50
@@ -139,3 +141,16 @@ def test_claude_code_never_crashes(name, corpus, tmp_path):
 def test_codex_never_crashes(name, corpus, tmp_path):
     source = corpus / "codex-rollouts-codemie" / "session-fixtures" / name
     _fuzz_jsonl(CodexImporter(), source, tmp_path, seed=131)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["pydicom__pydicom-1458.traj", "marshmallow-code__marshmallow-1867.function_calling.traj"],
+)
+def test_swe_agent_never_crashes(name, corpus, tmp_path):
+    _fuzz_json_document(SweAgentImporter(), corpus / "swe-agent-traj" / name, tmp_path, seed=151)
+
+
+def test_openhands_never_crashes(corpus, tmp_path):
+    source = corpus / "openhands" / "multi_swe_bench_output.jsonl"
+    _fuzz_jsonl(OpenHandsImporter(), source, tmp_path, seed=171)

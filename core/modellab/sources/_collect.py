@@ -17,12 +17,14 @@ __all__ = ["PlannedFile", "builtin_importer_plugins", "collect_importers", "plan
 
 def builtin_importer_plugins() -> list[tuple[str, Any]]:
     """The built-in importer plugins, in the order they are asked about a file."""
-    from modellab.sources import claude_code, codewhale, codex
+    from modellab.sources import claude_code, codewhale, codex, openhands, swe_agent
 
     return [
         ("codewhale", codewhale.plugin),
         ("claude-code", claude_code.plugin),
         ("codex", codex.plugin),
+        ("swe-agent", swe_agent.plugin),
+        ("openhands", openhands.plugin),
     ]
 
 
