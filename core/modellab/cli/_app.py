@@ -47,14 +47,23 @@ _EPILOG = "exit codes:\n" + "\n".join(f"  {code:<4} {text}" for code, text in EX
 
 #: Commands the product will have that later issues build. They say so and exit 2.
 _NOT_BUILT = {
-    "datasets": "training datasets from captured sessions",
     "eval": "replay eval suites against a candidate model",
     "train": "fine-tuning jobs",
     "promote": "switching CodeWhale's default model",
 }
 #: Top-level commands of the core; a workset may never take one of these names.
 CORE_COMMANDS = frozenset(
-    {"sessions", "capture", "uncapture", "export", "redact", "worksets", "registry", *_NOT_BUILT}
+    {
+        "sessions",
+        "capture",
+        "uncapture",
+        "export",
+        "redact",
+        "dataset",
+        "worksets",
+        "registry",
+        *_NOT_BUILT,
+    }
 )
 
 
@@ -301,6 +310,7 @@ def build_parser(
     )
     _add_json(review)
 
+    _add_dataset_commands(commands)
     add_worksets_commands(commands, _add)
     add_registry_commands(commands, _add)
     for name, what in _NOT_BUILT.items():
@@ -309,6 +319,75 @@ def build_parser(
     index = _workset_index() if workset_commands is None else workset_commands
     add_workset_commands(commands, _add, index)
     return parser
+
+
+#: ``dataset build --from`` choices (kept here, not imported: ``--help`` must stay light).
+_DATASET_FROM = ("successful-turns", "successful-sessions", "failed-turns", "all")
+
+
+def _add_dataset_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dataset = _add(
+        commands,
+        "dataset",
+        help="build training datasets from an approved export",
+        description="Build training datasets from an export that was redacted, reviewed and "
+        "approved.",
+    )
+    dataset_commands = dataset.add_subparsers(dest="dataset_command", metavar="SUBCOMMAND")
+    build = _add(
+        dataset_commands,
+        "build",
+        help="SFT rows (TRL messages + tools) with grouped train/test splits",
+        description="Write train.jsonl and test.jsonl (TRL conversational rows: messages with "
+        "OpenAI-style tool_calls and tool messages, plus tools), dedup-report.json (exact and "
+        "near-duplicate rows dropped, and why), manifest.json (the export's hashes, filters, "
+        "seed, counts, estimated token lengths) and README.md (a dataset card). The export "
+        "must pass the redaction gate. Splits are grouped: no session and no near-duplicate "
+        "task (MinHash over the first prompt and touched files) is in both. --label and "
+        "--outcome select sessions.",
+        epilog="exit codes: 0 written, 2 bad arguments or no rows selected, 4 export file "
+        "damaged, 6 write failed, 9 export not approved, changed since, or not redacted",
+    )
+    build.add_argument("export", metavar="EXPORT", help="an approved export folder")
+    build.add_argument("--out", metavar="DIR", required=True, help="output folder")
+    build.add_argument(
+        "--from",
+        dest="source_kind",
+        choices=_DATASET_FROM,
+        default="successful-turns",
+        help="what becomes a row: each successful turn (with the turns before it as "
+        "context), each successful session, each failed turn, or every session "
+        "(default: successful-turns)",
+    )
+    build.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="KIND",
+        help="only sessions with this label (e.g. tests_passed); repeatable",
+    )
+    build.add_argument(
+        "--outcome",
+        action="append",
+        default=[],
+        choices=["success", "failure", "interrupted", "unknown"],
+        help="only sessions with this outcome; repeatable",
+    )
+    build.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.1,
+        metavar="F",
+        help="share of rows for the test split, in whole groups (default: 0.1)",
+    )
+    build.add_argument("--seed", type=int, default=0, metavar="N", help="split seed (default: 0)")
+    build.add_argument(
+        "--system-prompt",
+        metavar="FILE",
+        help="use this file's text as every row's system prompt (the one used at serving time)",
+    )
+    build.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
+    _add_json(build)
 
 
 def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], int] | None:
@@ -337,6 +416,10 @@ def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], int] | 
         from modellab.cli.review import cmd_review
 
         return cmd_review
+    if args.command == "dataset" and args.dataset_command == "build":
+        from modellab.cli.dataset import cmd_build
+
+        return cmd_build
     if args.command == "worksets" and args.worksets_command:
         from modellab.cli.worksets import HANDLERS as WORKSETS
 

@@ -29,6 +29,8 @@ COMMANDS: tuple[tuple[str, ...], ...] = (
     ("redact", "scan"),
     ("redact", "review"),
     ("redact", "approve"),
+    ("dataset",),
+    ("dataset", "build"),
     ("worksets",),
     ("worksets", "list"),
     ("worksets", "info"),
