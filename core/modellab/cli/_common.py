@@ -52,7 +52,7 @@ def parse_since(value: str | None) -> str | None:
     return text[:10] if len(value) == 10 else text
 
 
-def _checked_labels(labels: list[str]) -> tuple[str, ...]:
+def checked_labels(labels: list[str]) -> tuple[str, ...]:
     """Refuse label kinds that do not exist, so a typo is not an empty selection."""
     from typing import get_args
 
@@ -77,7 +77,7 @@ def selection_from_args(args: argparse.Namespace, *, captured_only: bool = False
         captured_only=captured_only,
         since=parse_since(getattr(args, "since", None)),
         sources=tuple(getattr(args, "source", ()) or ()),
-        labels=_checked_labels(list(getattr(args, "label", ()) or ())),
+        labels=checked_labels(list(getattr(args, "label", ()) or ())),
         outcomes=tuple(getattr(args, "outcome", ()) or ()),
         last=getattr(args, "last", None),
     )

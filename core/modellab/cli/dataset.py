@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from modellab.cli._common import emit_json
+from modellab.cli._common import checked_labels, emit_json
 
 __all__ = ["cmd_build"]
 
@@ -20,7 +20,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     options = BuildOptions(
         filters=Filters(
             mode=args.source_kind,
-            labels=_checked_labels(args.label),
+            labels=checked_labels(args.label),
             outcomes=tuple(args.outcome),
         ),
         test_fraction=args.test_fraction,
@@ -50,19 +50,3 @@ def cmd_build(args: argparse.Namespace) -> int:
         f"test {tokens['test']['total']}."
     )
     return 0
-
-
-def _checked_labels(labels: list[str]) -> tuple[str, ...]:
-    """Refuse unknown label kinds, so a typo is not an empty dataset."""
-    from typing import get_args
-
-    from modellab.errors import UsageError
-    from modellab.traces import LabelKind
-
-    known = get_args(LabelKind)
-    for label in labels:
-        if label not in known:
-            raise UsageError(
-                f"--label: unknown label {label!r}", hint=f"choose from: {', '.join(known)}"
-            )
-    return tuple(labels)
