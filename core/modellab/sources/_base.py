@@ -20,7 +20,9 @@ __all__ = [
     "Importer",
     "as_str",
     "fail_closed",
+    "files_under",
     "read_head",
+    "read_source",
     "title_from_prompt",
 ]
 
@@ -133,6 +135,23 @@ def read_head(path: Path, size: int = HEAD_BYTES) -> bytes:
     """The first ``size`` bytes of a file, for sniffing."""
     with path.open("rb") as handle:
         return handle.read(size)
+
+
+def read_source(path: Path) -> bytes:
+    """A source file's bytes; an unreadable file is a :class:`CorruptSourceError` naming it."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CorruptSourceError(path, f"cannot read: {exc.strerror or exc}") from exc
+
+
+def files_under(root: Path, pattern: str) -> Iterator[Path]:
+    """Regular files under ``root`` matching ``pattern``, sorted (nothing if not a folder)."""
+    if not root.is_dir():
+        return
+    for path in sorted(root.rglob(pattern)):
+        if path.is_file():
+            yield path
 
 
 TITLE_LENGTH = 50

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from modellab._internal import jsonio
-from modellab.errors import CorruptSourceError
+from modellab.sources._base import read_source
 
 __all__ = ["JsonlLine", "iter_jsonl"]
 
@@ -32,10 +32,7 @@ def iter_jsonl(path: Path, data: bytes | None = None) -> Iterator[JsonlLine]:
     parse is reported as ``truncated final line``.
     """
     if data is None:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise CorruptSourceError(path, f"cannot read: {exc.strerror or exc}") from exc
+        data = read_source(path)
     lines = data.split(b"\n")
     ends_with_newline = data.endswith(b"\n")
     last = len(lines) - 1

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from modellab._internal import jsonio
 from modellab.errors import CorruptSourceError
 from modellab.plugins.hookspecs import hookimpl
-from modellab.sources._base import FileImport, fail_closed, read_head
+from modellab.sources._base import FileImport, fail_closed, read_head, read_source
 from modellab.sources.claude_code._builder import Thread, build_thread, prompt_kind
 from modellab.sources.claude_code._lines import (
     KNOWN_TYPES,
@@ -73,10 +73,7 @@ class _Source:
 
 
 def _read(path: Path) -> tuple[bytes, str]:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CorruptSourceError(path, f"cannot read: {exc.strerror or exc}") from exc
+    data = read_source(path)
     return data, hashlib.sha256(data).hexdigest()
 
 

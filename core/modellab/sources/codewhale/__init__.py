@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from modellab.errors import CorruptSourceError
 from modellab.plugins.hookspecs import hookimpl
-from modellab.sources._base import FileImport, Importer, fail_closed, read_head
+from modellab.sources._base import FileImport, Importer, fail_closed, read_head, read_source
 from modellab.sources.codewhale._events import PARSER_VERSION as EVENTS_PARSER_VERSION
 from modellab.sources.codewhale._events import (
     STREAM_SCHEMA,
@@ -105,10 +105,7 @@ class CodeWhaleImporter:
     @fail_closed
     def read(self, path: Path) -> FileImport:
         report = FileImport(path=path, importer=self.name)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise CorruptSourceError(path, f"cannot read: {exc.strerror or exc}") from exc
+        data = read_source(path)
         if not data.strip():
             raise CorruptSourceError(path, "file is empty")
         kind = _stream_kind(data[:65536])

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modellab._internal import jsonio
-from modellab.errors import CorruptSourceError
 from modellab.plugins.hookspecs import hookimpl
-from modellab.sources._base import HEAD_BYTES, FileImport, fail_closed
+from modellab.sources._base import HEAD_BYTES, FileImport, fail_closed, files_under, read_source
 from modellab.sources.codex._builder import Built, build
 from modellab.sources.codex._records import ENVELOPE_TYPES, scan
 from modellab.traces import Agent, Provenance, Session, derive_outcome
@@ -94,11 +93,7 @@ class CodexImporter:
 
     def discover(self, root: Path) -> Iterator[Path]:
         """Yield every ``rollout-*.jsonl`` under ``root`` (Codex nests them by date)."""
-        if not root.is_dir():
-            return
-        for path in sorted(root.rglob("rollout-*.jsonl")):
-            if path.is_file():
-                yield path
+        yield from files_under(root, "rollout-*.jsonl")
 
     def sniff(self, path: Path, head: bytes) -> bool:
         """Recognise a rollout by its first lines: envelopes, or a 2025 bare meta object."""
@@ -124,10 +119,7 @@ class CodexImporter:
     @fail_closed
     def read(self, path: Path) -> FileImport:
         """Parse one rollout into one session, accounting for every line."""
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise CorruptSourceError(path, f"cannot read: {exc.strerror or exc}") from exc
+        data = read_source(path)
         report = FileImport(path=path, importer=self.name)
         built = build(path, report, scan(path, data, report))
         report.sessions.append(self._session(path, data, built, report))

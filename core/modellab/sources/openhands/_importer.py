@@ -13,7 +13,9 @@ from modellab.sources._base import (
     FileImport,
     as_str,
     fail_closed,
+    files_under,
     read_head,
+    read_source,
     title_from_prompt,
 )
 from modellab.sources._jsonl import iter_jsonl
@@ -110,10 +112,8 @@ class OpenHandsImporter:
         Not only ``output.jsonl``: evaluation outputs are often renamed per benchmark
         (``multi_swe_bench_output.jsonl``); the sniff keeps other agents' JSONL out.
         """
-        if not root.is_dir():
-            return
-        for path in sorted(root.rglob("*.jsonl")):
-            if path.is_file() and self.sniff(path, read_head(path)):
+        for path in files_under(root, "*.jsonl"):
+            if self.sniff(path, read_head(path)):
                 yield path
 
     def sniff(self, path: Path, head: bytes) -> bool:
@@ -128,10 +128,7 @@ class OpenHandsImporter:
     @fail_closed
     def read(self, path: Path) -> FileImport:
         """Parse every evaluation row into a session, accounting for every history event."""
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise CorruptSourceError(path, f"cannot read: {exc.strerror or exc}") from exc
+        data = read_source(path)
         report = FileImport(path=path, importer=self.name)
         for line in iter_jsonl(path, data):
             row = line.value

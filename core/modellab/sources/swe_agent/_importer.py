@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 from modellab._internal import jsonio
 from modellab.errors import CorruptSourceError
 from modellab.plugins.hookspecs import hookimpl
-from modellab.sources._base import FileImport, as_str, fail_closed, title_from_prompt
+from modellab.sources._base import (
+    FileImport,
+    as_str,
+    fail_closed,
+    files_under,
+    read_source,
+    title_from_prompt,
+)
 from modellab.sources.swe_agent._report import find_verdict
 from modellab.sources.swe_agent._steps import Conversation, read_conversation
 from modellab.traces import (
@@ -107,11 +114,7 @@ class SweAgentImporter:
 
     def discover(self, root: Path) -> Iterator[Path]:
         """Yield every ``*.traj`` under ``root`` (SWE-agent writes ``<id>/<id>.traj``)."""
-        if not root.is_dir():
-            return
-        for path in sorted(root.rglob("*.traj")):
-            if path.is_file():
-                yield path
+        yield from files_under(root, "*.traj")
 
     def sniff(self, path: Path, head: bytes) -> bool:
         """A ``.traj`` file holding a JSON object with a ``trajectory`` list."""
@@ -124,10 +127,7 @@ class SweAgentImporter:
     @fail_closed
     def read(self, path: Path) -> FileImport:
         """Parse one trajectory into one session, accounting for every step and message."""
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise CorruptSourceError(path, f"cannot read: {exc.strerror or exc}") from exc
+        data = read_source(path)
         try:
             doc = jsonio.loads(data)
         except jsonio.JSONError as exc:
