@@ -680,14 +680,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats < 5:
         ap.error("--repeats must be at least 5")
     report = run_bench(args)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-    rows = table_rows(report)
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for r in rows:
-        print("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-    return 0 if all(v == "PASS" for v in report["verdicts"].values()) else 1
+    from _finish import finish  # bench/ is not a package; it is on sys.path when run
+
+    return finish(report, table_rows(report), args.json)
 
 
 if __name__ == "__main__":
