@@ -453,7 +453,8 @@ def cmd_workset_command(args: argparse.Namespace) -> int:
     from modellab.errors import ConsentError
     from modellab.plugins import build_plugin_manager
     from modellab.store import Catalog
-    from modellab.worksets import active_worksets, register_worksets
+    from modellab.worksets import active_worksets
+    from modellab.worksets._loader import load_worksets
 
     settings = settings_from_args(args)
     with Catalog(settings.catalog_path) as catalog:
@@ -470,7 +471,8 @@ def cmd_workset_command(args: argparse.Namespace) -> int:
         host = [str(python), "-m", "modellab.worksets._host", args.workset, args.workset_command]
         return subprocess.run([*host, *argv], check=False).returncode
     manager: pluggy.PluginManager = build_plugin_manager(settings)
-    failed = register_worksets(manager, settings, hook="modellab_run_command", only=args.workset)
+    # Already checked above: load just this one, without a second pass over the catalog.
+    failed = load_worksets(manager, chosen, hook="modellab_run_command")
     if args.workset in failed:
         print(f"modellab: error: workset {args.workset}: {failed[args.workset]}", file=sys.stderr)
         return 1

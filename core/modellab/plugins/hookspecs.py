@@ -104,7 +104,7 @@ def modellab_redaction_rules() -> Path | None:
 
     .. versionadded:: 0.1
     """
-    raise NotImplementedError
+    raise NotImplementedError  # a hookspec's body never runs
 
 
 @hookspec(firstresult=True)
@@ -119,7 +119,7 @@ def modellab_train(
 
     .. versionadded:: 0.1
     """
-    raise NotImplementedError
+    raise NotImplementedError  # a hookspec's body never runs
 
 
 @hookspec(firstresult=True)
@@ -135,7 +135,7 @@ def modellab_finetune_remote(
 
     .. versionadded:: 0.1
     """
-    raise NotImplementedError
+    raise NotImplementedError  # a hookspec's body never runs
 
 
 @hookspec(firstresult=True)
@@ -149,7 +149,7 @@ def modellab_eval(
 
     .. versionadded:: 0.1
     """
-    raise NotImplementedError
+    raise NotImplementedError  # a hookspec's body never runs
 
 
 @hookspec(firstresult=True)
@@ -161,4 +161,4 @@ def modellab_serve(model: dict[str, Any], settings: Settings) -> dict[str, Any] 
 
     .. versionadded:: 0.1
     """
-    raise NotImplementedError
+    raise NotImplementedError  # a hookspec's body never runs

@@ -233,10 +233,13 @@ def _keep(wheel: Path, sha256: str, settings: Settings) -> Path:
     or a second environment reuse the unpacked wheel instead of adding a copy each time.
     """
     kept = settings.worksets_dir / ".wheels" / sha256 / wheel.name
-    if not kept.exists():
+    if kept.exists():
+        # Kept by an earlier install: check it, since what uv installs must be what was
+        # verified. A wheel moved there just now was checked on the way in.
+        _check_pinned(kept, "wheel", sha256)
+    else:
         kept.parent.mkdir(parents=True, exist_ok=True)
         os.replace(wheel, kept)
-    _check_pinned(kept, "wheel", sha256)  # what uv installs is what was verified
     return kept
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "Active",
     "active_worksets",
     "check",
+    "load_worksets",
     "refresh_command_index",
     "register_worksets",
     "site_of",
@@ -91,6 +92,17 @@ def register_worksets(
         return {}
     with Catalog(settings.catalog_path) as catalog:
         active, problems = active_worksets(catalog)
+    return {**problems, **load_worksets(manager, active, hook=hook, only=only)}
+
+
+def load_worksets(
+    manager: pluggy.PluginManager, active: list[Active], *, hook: str, only: str | None = None
+) -> dict[str, str]:
+    """Import and register those of ``active`` (already checked) that implement ``hook``.
+
+    Each import runs in its own ``try``; returns {workset: problem} for the ones that crash.
+    """
+    problems: dict[str, str] = {}
     for workset in active:
         name = workset.record.name
         manifest = workset.found.manifest
