@@ -61,7 +61,7 @@ def test_init_refuses_an_initialised_registry(registry):
 def test_init_needs_keys(tmp_path):
     with pytest.raises(RegistryError, match=r"keys.json is missing") as caught:
         RegistryRepository(tmp_path / "r", tmp_path / "no-keys").init()
-    assert caught.value.hint == "create them first with create_keys()"
+    assert caught.value.hint == "create them first: modellab registry keys DIR"
 
 
 def test_add_targets_writes_hash_named_files_and_bumps_versions(registry):

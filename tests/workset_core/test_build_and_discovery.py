@@ -89,3 +89,19 @@ def test_requires_dist_is_read_from_the_header_block_only():
         b'  python_version < "3.12"\nSummary: y\n\nRequires-Dist: in-the-description\n'
     )
     assert _requires_dist(metadata) == ["a>=1", 'b; python_version < "3.12"']
+
+
+def test_publishing_commands_name_missing_files(tmp_path, capsys):
+    from modellab.cli import main
+
+    missing = tmp_path / "nowhere.whl"
+    code = main(["registry", "add", str(tmp_path / "reg"), str(missing), "--keys", str(tmp_path)])
+    assert code == 2
+    assert f"{missing}: no such wheel" in capsys.readouterr().err
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["registry", "keys", str(blocker / "keys")]) == 2  # cannot create it
+    err = capsys.readouterr().err
+    assert "modellab: error:" in err and "Traceback" not in err
+    assert main(["registry", "init", str(tmp_path / "reg"), "--keys", str(tmp_path)]) == 10
+    assert "modellab registry keys DIR" in capsys.readouterr().err

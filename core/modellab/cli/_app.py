@@ -462,6 +462,12 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if exc.hint:
             print(f"hint: {exc.hint}", file=sys.stderr)
         return exit_code_for(exc)
+    except OSError as exc:
+        # A file or folder named on the command line that cannot be read or created; library
+        # code wraps the OS errors it expects, so this is the net for the ones it does not.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"modellab: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("modellab: interrupted; nothing half-written was left behind", file=sys.stderr)
         return 130

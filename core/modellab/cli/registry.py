@@ -113,6 +113,7 @@ def _signer_spec(args: argparse.Namespace, files: dict[str, bytes]) -> Any:
 
 def cmd_add(args: argparse.Namespace) -> int:
     """Add a signed wheel to the index, after checking its signature, and re-sign."""
+    from modellab.errors import UsageError
     from modellab.registry import Release
     from modellab.worksets._install import verify_release, wheel_manifest
     from modellab.worksets._manifest import load_manifest
@@ -125,6 +126,11 @@ def cmd_add(args: argparse.Namespace) -> int:
         bundle = Path(args.bundle).expanduser()
     else:
         bundle = wheel.with_name(wheel.name + ".sigstore.json")
+    for path, what in ((wheel, "wheel"), (bundle, "signature bundle")):
+        if not path.is_file():
+            raise UsageError(
+                f"{path}: no such {what}", hint="build and sign it first (registry build, sign)"
+            )
     data = wheel.read_bytes()
     shipped, _requires = wheel_manifest(wheel)
     manifest, manifest_sha256 = load_manifest(shipped, f"{wheel.name}: workset.toml")

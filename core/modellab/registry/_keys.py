@@ -86,7 +86,7 @@ def _read_key_ids(keys_dir: Path) -> dict[str, str]:
     except FileNotFoundError:
         raise RegistryError(
             f"no registry keys in {keys_dir} ({KEYS_FILE} is missing)",
-            hint="create them first with create_keys()",
+            hint="create them first: modellab registry keys DIR",
         ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RegistryError(f"{path}: unreadable ({exc})") from None

@@ -101,7 +101,7 @@ class RegistryRepository:
         if not versions:
             raise RegistryError(
                 f"{self.path} is not an initialised registry (no {role} metadata)",
-                hint="run init() first",
+                hint="create it first: modellab registry init REGISTRY --keys DIR",
             )
         return max(versions)
 
@@ -164,7 +164,7 @@ class RegistryRepository:
         if self.metadata_dir.exists() and any(self.metadata_dir.glob("*.json")):
             raise RegistryError(
                 f"{self.path} already holds registry metadata",
-                hint="a registry is initialised once; re-sign it with resign()",
+                hint="a registry is initialised once; re-sign it with: modellab registry resign",
             )
         signers = load_signers(self.keys_dir)
         expires = _expiries(expires_days)
