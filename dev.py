@@ -94,6 +94,22 @@ def demo() -> int:
         # the demo keeps every redaction, as a script would.
         ("keep every redaction", ["redact", "review", out, "--accept-all"]),
         ("approve the reviewed export for sending", ["redact", "approve", out]),
+        (
+            "turn every agent decision point into a replay eval case",
+            ["eval", "build", out, "--out", ROOT / ".demo" / "suite"],
+        ),
+        (
+            "sanity check: the recorded actions must score 100% against themselves",
+            [
+                "eval",
+                "run",
+                ROOT / ".demo" / "suite",
+                "--model",
+                "recorded",
+                "--against",
+                "recorded",
+            ],
+        ),
     ]
     for title, args in steps:
         _say(f"modellab {' '.join(str(a) for a in args)}   # {title}")
@@ -170,14 +186,36 @@ def _demo_workset(modellab: Path, env: dict[str, str]) -> int:
     return 0
 
 
+def _start_model_server_build() -> subprocess.Popen[bytes] | None:
+    """Build the real model server the eval tests use, in the background, once per machine.
+
+    llama-cpp-python compiles from source (about 7 minutes on 2 CPUs); the result is cached
+    under ~/.cache/modellab-tests (tests/evals/llama_server.py). MODELLAB_SKIP_MODEL_SERVER=1
+    skips it, and the tests that need it then skip and say why.
+    """
+    if os.environ.get("MODELLAB_SKIP_MODEL_SERVER") == "1":
+        return None
+    script = ROOT / "tests" / "evals" / "llama_server.py"
+    _say(
+        "model server for the eval tests (llama-cpp-python + SmolLM2; cached after the first build)"
+    )
+    return subprocess.Popen([str(tool("python")), str(script)], cwd=ROOT)
+
+
 def test() -> int:
     """Lint, type-check and run the whole test suite."""
+    server_build = _start_model_server_build()
     _say("ruff check")
     _run(tool("ruff"), "check", "core", "worksets", "tests", "bench", "dev.py")
     _say("ruff format --check")
     _run(tool("ruff"), "format", "--check", "core", "worksets", "tests", "bench", "dev.py")
     _say("mypy --strict core/modellab")
     _run(tool("mypy"))
+    if server_build is not None and server_build.wait() != 0:
+        _say(
+            "building the model server failed (see above); set MODELLAB_SKIP_MODEL_SERVER=1 to skip"
+        )
+        return 1
     _say("pytest")
     return _run(tool("pytest"), *sys.argv[2:], check=False)
 

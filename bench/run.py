@@ -7,6 +7,8 @@ One command runs everything and writes ``bench/results/latest.json``::
     uv run python bench/run.py --only startup  # just start-up
     uv run python bench/run.py --only redact   # just redaction speed (bench/redact.py)
     uv run python bench/run.py --only worksets # just workset installs (bench/worksets.py)
+    uv run python bench/run.py --only datasets # dataset build memory (bench/datasets.py;
+                                               # minutes, so not part of the full run)
     uv run python bench/run.py --size-mb 128 --small-mb 32   # quick smoke run
 
 Targets (exit status 1 if any fails):
@@ -487,6 +489,25 @@ def run_worksets(results_dir: Path = RESULTS) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------
+# Dataset build memory (bench/datasets.py, in a fresh process)
+
+
+def run_datasets(size_mb: int, small_mb: int, seed: int) -> dict[str, Any]:
+    """``bench/datasets.py`` in a fresh process; its JSON report, or ``{"error": ...}``."""
+    DATA.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="datasets-report-", dir=DATA) as tmp:
+        out = Path(tmp) / "datasets.json"
+        sizes = ["--size-mb", str(size_mb), "--small-mb", str(small_mb), "--seed", str(seed)]
+        argv = [sys.executable, str(BENCH / "datasets.py"), *sizes, "--json", str(out)]
+        proc = run_measured(argv, child_env(), timeout=3 * COMMAND_TIMEOUT_S)
+        if not out.is_file():
+            return {"error": proc.brief()}
+        report: dict[str, Any] = json.loads(out.read_text())
+    report["wall_s"] = round(proc.wall_s, 1)
+    return report
+
+
+# --------------------------------------------------------------------------------------
 # Report
 
 
@@ -559,7 +580,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--small-mb", type=int, default=256, help="small corpus, MiB (default 256)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--skip-memory", action="store_true", help="do not run the small corpus")
-    ap.add_argument("--only", choices=("startup", "throughput", "memory", "redact", "worksets"))
+    ap.add_argument(
+        "--only", choices=("startup", "throughput", "memory", "redact", "worksets", "datasets")
+    )
     ap.add_argument("--keep", action="store_true", help="keep catalog and export folders")
     ap.add_argument("--startup-repeats", type=int, default=15)
     ap.add_argument("--output", type=Path, default=RESULTS / "latest.json")
@@ -572,6 +595,8 @@ def main(argv: list[str] | None = None) -> int:
     do_memory = args.only in (None, "memory") and not args.skip_memory
     do_redact = args.only in (None, "redact")
     do_worksets = args.only in (None, "worksets")
+    # Minutes on a 1 GiB export (bench/datasets.py), so only when asked for.
+    do_datasets = args.only == "datasets"
 
     t_start = time.perf_counter()
     report: dict[str, Any] = {
@@ -782,6 +807,20 @@ def main(argv: list[str] | None = None) -> int:
         else:
             verdicts.update(ws["verdicts"])
             rows.extend(worksets_bench.table_rows(ws))
+
+    if do_datasets:
+        print("[datasets] dataset build on a small and a big approved export ...", flush=True)
+        ds = run_datasets(args.size_mb, args.small_mb, args.seed)
+        results["datasets"] = ds
+        if "error" in ds:
+            verdicts["dataset_memory"] = "ERROR"
+            rows.append(("dataset build memory", "-", "did not run", "ERROR"))
+            print(f"  error: {ds['error']}")
+        else:
+            import datasets as datasets_bench  # it imports this module, so not at the top
+
+            verdicts.update(ds["verdicts"])
+            rows.extend(datasets_bench.table_rows(ds))
 
     report["wall_s"] = round(time.perf_counter() - t_start, 1)
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ PACKAGES = [
     "modellab.store",
     "modellab.export",
     "modellab.plugins",
+    "modellab.promote",
 ]
 
 

@@ -18,6 +18,13 @@
     │   ├── NotReviewedError           findings nobody decided on,
     │   ├── StaleApprovalError         an approval for other bytes than these,
     │   └── RawExportError             or an export that was never redacted
+    ├── EvalError                      an eval suite, model endpoint or run cannot be used
+    │   └── EvalIncompleteError        some cases could not be sent; run again to resume
+    ├── PromotionError                 CodeWhale's config cannot be changed as asked, or a
+    │   │                              promotion record is unusable; nothing was changed
+    │   ├── PromotionRefusedError      the candidate failed the gate (``failures``)
+    │   ├── ConfigFileError            config.toml unreadable or not TOML (path, line)
+    │   └── ConfigChangedError         config.toml changed since the promotion undone
     └── TrustError                     a workset or registry failed a trust check; nothing
         ├── SignatureError             was installed: a bundle that does not verify, or
         │                              a signer other than the one pinned,
@@ -39,8 +46,12 @@ from pathlib import Path
 
 __all__ = [
     "CatalogVersionError",
+    "ConfigChangedError",
+    "ConfigFileError",
     "ConsentError",
     "CorruptSourceError",
+    "EvalError",
+    "EvalIncompleteError",
     "ExportError",
     "GateError",
     "InstallError",
@@ -48,6 +59,8 @@ __all__ = [
     "ModellabError",
     "NotApprovedError",
     "NotReviewedError",
+    "PromotionError",
+    "PromotionRefusedError",
     "RawExportError",
     "RedactionError",
     "RegistryError",
@@ -123,6 +136,22 @@ class ExportError(ModellabError):
     """An export could not be written; nothing partial is left behind."""
 
 
+class EvalError(ModellabError):
+    """An eval suite, a model endpoint or an eval run cannot be used as asked."""
+
+
+class EvalIncompleteError(EvalError):
+    """A run stopped with cases still unanswered; the same command resumes it."""
+
+    def __init__(self, run_id: str, missing: int, total: int, last_error: str) -> None:
+        self.run_id = run_id
+        self.missing = missing
+        super().__init__(
+            f"eval run {run_id}: {missing} of {total} cases got no answer ({last_error})",
+            hint="run the same command again: finished cases are kept and never re-sent",
+        )
+
+
 class RedactionError(ModellabError):
     """Redaction rules, an allowlist or a review record cannot be used."""
 
@@ -150,6 +179,45 @@ class RawExportError(GateError):
 
 class NotReviewedError(GateError):
     """Some findings in the export have not been reviewed, so it cannot be approved yet."""
+
+
+class PromotionError(ModellabError):
+    """CodeWhale's config could not be changed as asked, or a promotion record is unusable."""
+
+
+class PromotionRefusedError(PromotionError):
+    """The candidate did not pass the promotion gate. ``failures`` names each failed rule."""
+
+    def __init__(self, comparison_id: str, failures: tuple[str, ...]) -> None:
+        self.comparison_id = comparison_id
+        self.failures = failures
+        lines = "".join(f"\n  - {failure}" for failure in failures)
+        super().__init__(
+            f"promotion refused for comparison {comparison_id} "
+            f"({len(failures)} rule{'s' if len(failures) != 1 else ''} failed):{lines}",
+            hint="nothing was changed; see 'modellab promote --help' for the thresholds",
+        )
+
+
+class ConfigFileError(PromotionError):
+    """CodeWhale's ``config.toml`` at ``path`` cannot be read, or is not TOML (at ``line``)."""
+
+    def __init__(
+        self, path: Path | str, reason: str, *, line: int | None = None, hint: str | None = None
+    ) -> None:
+        self.path = Path(path)
+        self.line = line
+        self.reason = reason
+        where = f"{self.path}:{line}" if line is not None else str(self.path)
+        super().__init__(f"{where}: {reason}", hint=hint)
+
+
+class ConfigChangedError(PromotionError):
+    """``path`` is not the file the promotion wrote, so undoing it would lose those edits."""
+
+    def __init__(self, path: Path | str, reason: str, *, hint: str | None = None) -> None:
+        self.path = Path(path)
+        super().__init__(f"{self.path}: {reason}", hint=hint)
 
 
 class TrustError(ModellabError):

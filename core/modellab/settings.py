@@ -48,6 +48,18 @@ class Settings:
     codex_home: Path
     #: Load no workset at all (``--no-worksets`` or ``MODELLAB_NO_WORKSETS=1``).
     no_worksets: bool = False
+    #: CodeWhale's ``config.toml``, when ``$CODEWHALE_CONFIG_PATH`` names it; otherwise
+    #: :attr:`codewhale_config_path` derives it from the home.
+    codewhale_config_override: Path | None = None
+
+    @property
+    def codewhale_config_path(self) -> Path:
+        """CodeWhale's ``config.toml``: the providers evals read and promotion writes.
+
+        ``$CODEWHALE_CONFIG_PATH`` wins, as in CodeWhale itself; otherwise the file in
+        CodeWhale's home. The legacy ``~/.deepseek/config.toml`` is never written to.
+        """
+        return self.codewhale_config_override or self.codewhale_home / "config.toml"
 
     @property
     def catalog_path(self) -> Path:
@@ -92,4 +104,9 @@ class Settings:
             claude_home=_path_from_env(env, "CLAUDE_CONFIG_DIR", user / ".claude", user),
             codex_home=_path_from_env(env, "CODEX_HOME", user / ".codex", user),
             no_worksets=no_worksets,
+            codewhale_config_override=(
+                _path_from_env(env, "CODEWHALE_CONFIG_PATH", user, user)
+                if env.get("CODEWHALE_CONFIG_PATH")
+                else None
+            ),
         )

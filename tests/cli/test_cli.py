@@ -137,7 +137,7 @@ def test_bad_values_name_the_flag(capsys, sessions_dir):
 
 
 def test_commands_not_built_yet_say_so(capsys):
-    code, _, err = run(capsys, "promote")
+    code, _, err = run(capsys, "train")
     assert code == 2 and "not built yet" in err
 
 

@@ -9,100 +9,14 @@ from typing import Any
 
 import pytest
 
-from factories import assistant, result, saved_session, user, write_session
+from datasets.builders import LONG_PROMPT, exported, mixed, success
+from datasets.builders import build as _build
+from datasets.builders import rows as read_rows
 from modellab.cli import main
-
-FAIL = "1 failed, 3 passed in 0.2s\nCommand exited with code 1"
-PASS = "4 passed in 0.2s"
-LONG_PROMPT = (
-    "Refactor the payment module so that invoice totals are rounded half up and add "
-    "regression tests covering the rounding of negative amounts and of zero totals"
-)
-
-
-def _pytest(call_id: str, output: str) -> list[dict[str, Any]]:
-    return [
-        assistant("Running the tests.", (call_id, "bash", {"command": "pytest -q"})),
-        result(call_id, output, error=output == FAIL),
-    ]
-
-
-def _edit(call_id: str, path: str) -> list[dict[str, Any]]:
-    return [
-        assistant(
-            "", (call_id, "edit", {"path": path, "edits": [{"oldText": "a", "newText": "b"}]})
-        ),
-        result(call_id, f"Successfully replaced 1 block(s) in {path}."),
-    ]
-
-
-def _session(session_id: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
-    return saved_session(messages, session_id=session_id)
-
-
-def _success(session_id: str, prompt: str, path: str, reply: str = "Done.") -> dict[str, Any]:
-    return _session(
-        session_id,
-        [
-            user(prompt),
-            *_edit(f"{session_id}-e", path),
-            *_pytest(f"{session_id}-t", PASS),
-            assistant(reply),
-        ],
-    )
-
-
-def _exported(tmp_path: Path, docs: list[dict[str, Any]], *, approve: bool = True) -> Path:
-    for doc in docs:
-        write_session(tmp_path / "sessions", doc)
-    assert main(["sessions", "import", str(tmp_path / "sessions")]) == 0
-    export = tmp_path / "export"
-    assert main(["export", "--all", "--out", str(export)]) == 0
-    assert main(["redact", "review", str(export), "--accept-all"]) == 0
-    if approve:
-        assert main(["redact", "approve", str(export)]) == 0
-    return export
-
-
-def _build(export: Path, out: Path, capsys: pytest.CaptureFixture[str], *flags: str) -> dict:
-    capsys.readouterr()
-    assert main(["dataset", "build", str(export), "--out", str(out), "--json", *flags]) == 0
-    return json.loads(capsys.readouterr().out)
-
-
-def _rows(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-def _mixed() -> list[dict[str, Any]]:
-    """A successful session, a failed one, and one whose first turn fails and second passes."""
-    return [
-        _success("good", "Fix the add function in app.py", "app.py"),
-        _session(
-            "bad",
-            [
-                user("Make the parser accept tabs"),
-                *_pytest("bad-t", FAIL),
-                assistant("The tests still fail."),
-            ],
-        ),
-        _session(
-            "retry",
-            [
-                user("Speed up the cache lookup"),
-                *_pytest("r1", FAIL),
-                assistant("Failing."),
-                user("Try again with a dict"),
-                *_edit("r2", "cache.py"),
-                *_pytest("r3", PASS),
-                assistant("Faster now."),
-            ],
-        ),
-    ]
 
 
 def test_an_unapproved_export_is_refused(tmp_path, capsys):
-    export = _exported(tmp_path, _mixed(), approve=False)
+    export = exported(tmp_path, mixed(), approve=False)
     capsys.readouterr()
     assert main(["dataset", "build", str(export), "--out", str(tmp_path / "ds")]) == 9
     assert "never approved" in capsys.readouterr().err
@@ -110,10 +24,10 @@ def test_an_unapproved_export_is_refused(tmp_path, capsys):
 
 
 def test_rows_are_trl_conversations_with_matched_tool_calls(tmp_path, capsys):
-    export = _exported(tmp_path, _mixed())
+    export = exported(tmp_path, mixed())
     out = tmp_path / "ds"
     _build(export, out, capsys, "--from", "all", "--test-fraction", "0")
-    rows = _rows(out / "train.jsonl")
+    rows = read_rows(out / "train.jsonl")
     assert len(rows) == 3 and (out / "test.jsonl").read_text() == ""
     for row in rows:
         assert set(row) == {"messages", "tools"}
@@ -138,9 +52,9 @@ def test_rows_are_trl_conversations_with_matched_tool_calls(tmp_path, capsys):
 
 
 def test_successful_and_failed_turns_are_chosen_by_turn_outcome(tmp_path, capsys):
-    export = _exported(tmp_path, _mixed())
+    export = exported(tmp_path, mixed())
     good = _build(export, tmp_path / "good", capsys, "--test-fraction", "0")
-    rows = _rows(tmp_path / "good" / "train.jsonl")
+    rows = read_rows(tmp_path / "good" / "train.jsonl")
     assert good["counts"]["train"] == {"rows": 2, "sessions": 2}
     retry = next(r for r in rows if "Speed up" in r["messages"][1]["content"])
     users = [m["content"] for m in retry["messages"] if m["role"] == "user"]
@@ -148,7 +62,7 @@ def test_successful_and_failed_turns_are_chosen_by_turn_outcome(tmp_path, capsys
     assert retry["messages"][-1] == {"role": "assistant", "content": "Faster now."}
 
     _build(export, tmp_path / "bad", capsys, "--from", "failed-turns", "--test-fraction", "0")
-    failed = _rows(tmp_path / "bad" / "train.jsonl")
+    failed = read_rows(tmp_path / "bad" / "train.jsonl")
     firsts = sorted(r["messages"][1]["content"] for r in failed)
     assert firsts == ["Make the parser accept tabs", "Speed up the cache lookup"]
     retry_failed = next(r for r in failed if "Speed up" in r["messages"][1]["content"])
@@ -174,16 +88,16 @@ def test_successful_and_failed_turns_are_chosen_by_turn_outcome(tmp_path, capsys
 
 def _many() -> list[dict[str, Any]]:
     topics = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
-    docs = [_success(t, f"Implement the {t} feature flag", f"{t}.py") for t in topics]
-    docs.append(_success("twin-1", LONG_PROMPT, "payments.py", "Rounded half up, " * 30))
+    docs = [success(t, f"Implement the {t} feature flag", f"{t}.py") for t in topics]
+    docs.append(success("twin-1", LONG_PROMPT, "payments.py", "Rounded half up, " * 30))
     docs.append(
-        _success("twin-2", LONG_PROMPT + " please", "payments.py", "Tests added for zero. " * 30)
+        success("twin-2", LONG_PROMPT + " please", "payments.py", "Tests added for zero. " * 30)
     )
     return docs
 
 
 def test_splits_are_grouped_by_session_and_near_duplicate_task(tmp_path, capsys):
-    export = _exported(tmp_path, _many())
+    export = exported(tmp_path, _many())
     sides_seen = set()
     for seed in range(6):
         manifest = _build(
@@ -209,7 +123,7 @@ def test_splits_are_grouped_by_session_and_near_duplicate_task(tmp_path, capsys)
 
 
 def test_the_same_seed_gives_identical_files(tmp_path, capsys):
-    export = _exported(tmp_path, _many())
+    export = exported(tmp_path, _many())
     _build(export, tmp_path / "a", capsys, "--from", "all", "--test-fraction", "0.3", "--seed", "7")
     _build(export, tmp_path / "b", capsys, "--from", "all", "--test-fraction", "0.3", "--seed", "7")
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
@@ -222,15 +136,15 @@ def test_exact_and_near_duplicates_are_dropped_and_reported(tmp_path, capsys):
     story = "The cache now keeps the last hundred lookups in an ordered dict and evicts. " * 8
     # Export order is by id here; the first row of each duplicate set is the one kept.
     # Call ids are part of a row, so the exact copy reuses the original's call ids.
-    copy = _success("a-first", "Speed up the cache lookup", "cache.py", story)
+    copy = success("a-first", "Speed up the cache lookup", "cache.py", story)
     copy["metadata"]["id"] = "b-copy"
     docs = [
-        _success("a-first", "Speed up the cache lookup", "cache.py", story),
+        success("a-first", "Speed up the cache lookup", "cache.py", story),
         copy,
-        _success("c-near", "Speed up the cache lookup", "cache.py", story + "Done."),
-        _success("d-other", "Document the public API", "api.py"),
+        success("c-near", "Speed up the cache lookup", "cache.py", story + "Done."),
+        success("d-other", "Document the public API", "api.py"),
     ]
-    export = _exported(tmp_path, docs)
+    export = exported(tmp_path, docs)
     manifest = _build(export, tmp_path / "ds", capsys, "--from", "all", "--test-fraction", "0")
     assert manifest["counts"]["dropped"] == {"exact": 1, "near": 1}
     assert manifest["counts"]["train"]["rows"] == 2
@@ -239,12 +153,12 @@ def test_exact_and_near_duplicates_are_dropped_and_reported(tmp_path, capsys):
     assert reasons["b-copy"]["reason"] == "exact" and len(reasons["b-copy"]["sha256"]) == 64
     assert reasons["b-copy"]["duplicate_of"]["session_id"] == "a-first"
     assert reasons["c-near"]["reason"] == "near-duplicate"
-    assert reasons["c-near"]["jaccard"] >= 0.9
+    assert reasons["c-near"]["estimated_jaccard"] >= 0.9
     assert reasons["c-near"]["duplicate_of"]["session_id"] == "a-first"
 
 
 def test_the_manifest_ties_the_dataset_to_the_export(tmp_path, capsys):
-    export = _exported(tmp_path, _mixed())
+    export = exported(tmp_path, mixed())
     out = tmp_path / "ds"
     manifest = _build(export, out, capsys, "--from", "all", "--seed", "3")
     on_disk = json.loads((out / "manifest.json").read_text())
@@ -268,7 +182,7 @@ def test_the_manifest_ties_the_dataset_to_the_export(tmp_path, capsys):
 
 
 def test_system_prompt_swap(tmp_path, capsys):
-    export = _exported(tmp_path, _mixed())
+    export = exported(tmp_path, mixed())
     prompt = tmp_path / "serving.txt"
     prompt.write_text("You are the served model.", encoding="utf-8")
     manifest = _build(
@@ -282,14 +196,14 @@ def test_system_prompt_swap(tmp_path, capsys):
         "--system-prompt",
         str(prompt),
     )
-    for row in _rows(tmp_path / "ds" / "train.jsonl"):
+    for row in read_rows(tmp_path / "ds" / "train.jsonl"):
         assert row["messages"][0] == {"role": "system", "content": "You are the served model."}
         assert sum(m["role"] == "system" for m in row["messages"]) == 1
     assert manifest["filters"]["system_prompt"].startswith("replaced")
 
 
 def test_the_card_has_dataset_card_metadata(tmp_path, capsys):
-    export = _exported(tmp_path, _mixed())
+    export = exported(tmp_path, mixed())
     _build(export, tmp_path / "ds", capsys, "--from", "all", "--seed", "5")
     card = (tmp_path / "ds" / "README.md").read_text(encoding="utf-8")
     assert card.startswith("---\n")
@@ -304,7 +218,7 @@ def test_the_card_has_dataset_card_metadata(tmp_path, capsys):
 
 
 def test_bad_arguments_are_named(tmp_path, capsys):
-    export = _exported(tmp_path, _mixed())
+    export = exported(tmp_path, mixed())
     out = str(tmp_path / "ds")
     assert main(["dataset", "build", str(export), "--out", out, "--test-fraction", "1.5"]) == 2
     assert "--test-fraction" in capsys.readouterr().err

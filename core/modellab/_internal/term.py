@@ -48,10 +48,12 @@ class Progress:
         filled = int(fraction * width)
         rate = self.done / max(now - self._started, 1e-6)
         amount_text = _human(self.done, self.unit) + "/" + _human(self.total, self.unit)
-        speed = _human(int(rate), self.unit) + "/s"
+        speed = (_human(int(rate), self.unit) if self.unit == "B" else f"{rate:.1f}") + "/s"
+        left = (self.total - self.done) / rate if rate > 0 else 0.0
+        eta = f"ETA {int(left) // 60}m{int(left) % 60:02d}s" if self.done < self.total else ""
         line = (
             f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {fraction:5.1%} "
-            f"{amount_text} {speed} {note[:30]}"
+            f"{amount_text} {speed} {eta} {note[:30]}"
         )
         self.stream.write(line.ljust(100))
         self.stream.flush()

@@ -47,9 +47,7 @@ _EPILOG = "exit codes:\n" + "\n".join(f"  {code:<4} {text}" for code, text in EX
 
 #: Commands the product will have that later issues build. They say so and exit 2.
 _NOT_BUILT = {
-    "eval": "replay eval suites against a candidate model",
     "train": "fine-tuning jobs",
-    "promote": "switching CodeWhale's default model",
 }
 #: Top-level commands of the core; a workset may never take one of these names.
 CORE_COMMANDS = frozenset(
@@ -60,8 +58,10 @@ CORE_COMMANDS = frozenset(
         "export",
         "redact",
         "dataset",
+        "eval",
         "worksets",
         "registry",
+        "promote",
         *_NOT_BUILT,
     }
 )
@@ -146,6 +146,7 @@ def build_parser(
     :param workset_commands: {command: (workset, summary)}; ``None`` reads the index of
         enabled worksets (``{}`` for none, as with ``--no-worksets``).
     """
+    from modellab.cli._grammar_eval import add_eval_commands
     from modellab.cli._grammar_worksets import (
         add_registry_commands,
         add_workset_commands,
@@ -311,8 +312,12 @@ def build_parser(
     _add_json(review)
 
     _add_dataset_commands(commands)
+    add_eval_commands(commands, _add)
     add_worksets_commands(commands, _add)
     add_registry_commands(commands, _add)
+    from modellab.cli.promote import add_promote_command
+
+    add_promote_command(commands, _add)
     for name, what in _NOT_BUILT.items():
         stub = _add(commands, name, help=f"not built yet: {what}", add_help=True)
         stub.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -321,8 +326,9 @@ def build_parser(
     return parser
 
 
-#: ``dataset build --from`` choices (kept here, not imported: ``--help`` must stay light).
+#: ``dataset build`` choices (kept here, not imported: ``--help`` must stay light).
 _DATASET_FROM = ("successful-turns", "successful-sessions", "failed-turns", "all")
+_DATASET_FORMATS = ("trl-sft", "preference", "unpaired", "nemo", "llama-factory")
 
 
 def _add_dataset_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -337,14 +343,19 @@ def _add_dataset_commands(commands: argparse._SubParsersAction[argparse.Argument
     build = _add(
         dataset_commands,
         "build",
-        help="SFT rows (TRL messages + tools) with grouped train/test splits",
-        description="Write train.jsonl and test.jsonl (TRL conversational rows: messages with "
-        "OpenAI-style tool_calls and tool messages, plus tools), dedup-report.json (exact and "
-        "near-duplicate rows dropped, and why), manifest.json (the export's hashes, filters, "
-        "seed, counts, estimated token lengths) and README.md (a dataset card). The export "
-        "must pass the redaction gate. Splits are grouped: no session and no near-duplicate "
-        "task (MinHash over the first prompt and touched files) is in both. --label and "
-        "--outcome select sessions.",
+        help="SFT, preference and unpaired rows in TRL, NeMo or LLaMA-Factory layouts, with "
+        "grouped or time-ordered train/test splits",
+        description="Write each --format's train and test files (trl-sft: train.jsonl and "
+        "test.jsonl, TRL conversational rows with OpenAI-style tool_calls and tool messages "
+        "plus tools; the others in a folder named after the format), dedup-report.json "
+        "(exact and near-duplicate SFT rows dropped, and why), manifest.json (the export's "
+        "hashes, filters, formats, split, counts, token lengths, the sha256 of every output "
+        "file) and README.md (a dataset card). The export must pass the redaction gate and is "
+        "streamed, so memory does not grow with its size. Splits are grouped: no session and "
+        "no near-duplicate task (MinHash over the first prompt and touched files) is in both, "
+        "in any format. --label and --outcome select sessions; --from selects SFT rows. "
+        "Formats, the same-step rule for preference pairs and every manifest field are "
+        "described in docs/datasets.md.",
         epilog="exit codes: 0 written, 2 bad arguments or no rows selected, 4 export file "
         "damaged, 6 write failed, 9 export not approved, changed since, or not redacted",
     )
@@ -355,9 +366,22 @@ def _add_dataset_commands(commands: argparse._SubParsersAction[argparse.Argument
         dest="source_kind",
         choices=_DATASET_FROM,
         default="successful-turns",
-        help="what becomes a row: each successful turn (with the turns before it as "
+        help="what becomes an SFT row: each successful turn (with the turns before it as "
         "context), each successful session, each failed turn, or every session "
         "(default: successful-turns)",
+    )
+    build.add_argument(
+        "--format",
+        dest="formats",
+        action="append",
+        default=[],
+        metavar="NAME[,NAME]",
+        help="output format, repeatable or comma-separated: trl-sft (TRL messages + tools), "
+        "preference (TRL prompt/chosen/rejected from a failed tool call and its successful "
+        "retry at the same step), unpaired (TRL/KTO prompt/completion/label per agent step, "
+        "true in successful turns), nemo (NeMo SFT chat jsonl), llama-factory (sharegpt with "
+        "function_call/observation and dataset_info.json). The first one weighs the split "
+        "(default: trl-sft)",
     )
     build.add_argument(
         "--label",
@@ -374,17 +398,31 @@ def _add_dataset_commands(commands: argparse._SubParsersAction[argparse.Argument
         help="only sessions with this outcome; repeatable",
     )
     build.add_argument(
+        "--split",
+        choices=("grouped", "time"),
+        default="grouped",
+        help="grouped: whole groups shuffled with --seed go to test; time: the groups whose "
+        "newest session started latest go to test, a near-duplicate group moving whole "
+        "(default: grouped)",
+    )
+    build.add_argument(
         "--test-fraction",
         type=float,
         default=0.1,
         metavar="F",
-        help="share of rows for the test split, in whole groups (default: 0.1)",
+        help="share of the first format's rows for the test split, in whole groups (default: 0.1)",
     )
     build.add_argument("--seed", type=int, default=0, metavar="N", help="split seed (default: 0)")
     build.add_argument(
         "--system-prompt",
         metavar="FILE",
-        help="use this file's text as every row's system prompt (the one used at serving time)",
+        help="use this file's text as every row's system prompt, in every format (the one "
+        "used at serving time)",
+    )
+    build.add_argument(
+        "--tokenizer",
+        metavar="PATH",
+        help="count tokens with this tokenizer.json (default: estimate, characters / 4)",
     )
     build.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
     _add_json(build)
@@ -420,6 +458,14 @@ def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], int] | 
         from modellab.cli.dataset import cmd_build
 
         return cmd_build
+    if args.command == "eval" and args.eval_command:
+        from modellab.cli.eval import HANDLERS as EVAL
+
+        return EVAL.get(args.eval_command)
+    if args.command == "promote":
+        from modellab.cli.promote import cmd_promote
+
+        return cmd_promote
     if args.command == "worksets" and args.worksets_command:
         from modellab.cli.worksets import HANDLERS as WORKSETS
 

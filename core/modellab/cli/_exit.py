@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["EXIT_CODES", "exit_code_for"]
+__all__ = ["EXIT_CODES", "PROMOTION_ERROR", "PROMOTION_REFUSED", "exit_code_for"]
+
+#: ``promote --if-better``: the candidate failed the gate; CodeWhale's config is unchanged.
+PROMOTION_REFUSED = 13
+#: ``promote``: CodeWhale's config is unreadable, not TOML, or changed since the promotion
+#: being rolled back; nothing was changed.
+PROMOTION_ERROR = 14
 
 #: Every exit code the CLI uses, and what it means. Documented in ``--help``.
 EXIT_CODES: dict[int, str] = {
@@ -18,6 +24,11 @@ EXIT_CODES: dict[int, str] = {
     9: "gate refused: the export is not approved, changed since approval, or not redacted",
     10: "trust refused: a signature, registry index, manifest or consent check failed, "
     "or the install could not be done as pinned (nothing was changed)",
+    12: "eval error: a suite, model endpoint or run could not be used, or a run is incomplete "
+    "(run the same command again to resume it)",
+    PROMOTION_REFUSED: "promotion refused: the candidate did not pass the gate (nothing changed)",
+    PROMOTION_ERROR: "promotion error: CodeWhale's config is unreadable, not TOML, or changed "
+    "since the promotion being rolled back (nothing changed)",
     130: "interrupted (Ctrl-C); nothing half-written was left behind",
 }
 
@@ -35,6 +46,9 @@ def exit_code_for(error: BaseException) -> int:
         (errors.RedactionError, 7),
         (errors.GateError, 9),
         (errors.TrustError, 10),
+        (errors.PromotionRefusedError, PROMOTION_REFUSED),
+        (errors.PromotionError, PROMOTION_ERROR),
+        (errors.EvalError, 12),
     ]
     for kind, code in table:
         if isinstance(error, kind):

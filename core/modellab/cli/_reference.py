@@ -31,6 +31,11 @@ COMMANDS: tuple[tuple[str, ...], ...] = (
     ("redact", "approve"),
     ("dataset",),
     ("dataset", "build"),
+    ("eval",),
+    ("eval", "build"),
+    ("eval", "run"),
+    ("eval", "compare"),
+    ("eval", "runs"),
     ("worksets",),
     ("worksets", "list"),
     ("worksets", "info"),
@@ -50,6 +55,7 @@ COMMANDS: tuple[tuple[str, ...], ...] = (
     ("registry", "yank"),
     ("registry", "resign"),
     ("registry", "verify"),
+    ("promote",),
 )
 _WIDTH = "100"
 

@@ -1,9 +1,23 @@
-"""Training datasets built from approved exports: SFT rows, grouped splits, de-duplication.
+"""Training datasets built from approved exports: SFT, preference and unpaired rows in
+several layouts, grouped or time-ordered splits, de-duplication, token counts and a card.
 
 Only :func:`build_dataset` reads an export, and it passes the redaction gate first.
 """
 
 from modellab.datasets._build import OUTPUT_FILES, BuildOptions, build_dataset
+from modellab.datasets._formats import FORMATS, Format
 from modellab.datasets._select import MODES, Filters, Mode
+from modellab.datasets._split import SPLITS, SplitMethod
 
-__all__ = ["MODES", "OUTPUT_FILES", "BuildOptions", "Filters", "Mode", "build_dataset"]
+__all__ = [
+    "FORMATS",
+    "MODES",
+    "OUTPUT_FILES",
+    "SPLITS",
+    "BuildOptions",
+    "Filters",
+    "Format",
+    "Mode",
+    "SplitMethod",
+    "build_dataset",
+]

@@ -1,37 +1,72 @@
-"""``modellab dataset build``: from an approved export to train/test SFT files and a card.
+"""``modellab dataset build``: from an approved export to train/test files and a card.
 
 The export must pass :func:`modellab.plugins.require_approved` before anything is read:
-training data is data leaving the review, so it gets the same gate as an upload. Every
-output file is written atomically, and ``manifest.json`` is written last, so a folder with
-a manifest is a finished build. Nothing in the output depends on the time or the output
-path, so the same export, filters and seed give byte-identical files.
+training data is data leaving the review, so it gets the same gate as an upload. The
+export is read twice and never held: a planning pass keeps small per-row facts (hashes,
+MinHash signatures, start times) from which de-duplication and the split are decided,
+then a writing pass renders the rows again and streams them out. Every output file is
+written atomically, and ``manifest.json`` is written last, so a folder with a manifest is
+a finished build. Nothing in the output depends on the time or the output path, so the
+same export, options and seed give byte-identical files.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import shutil
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from modellab._internal.files import atomic_write_bytes
 from modellab.datasets._card import render_card
-from modellab.datasets._dedup import NEAR_THRESHOLD, deduplicate
-from modellab.datasets._select import Example, Filters, select_examples
-from modellab.datasets._source import read_export
-from modellab.datasets._split import TASK_THRESHOLD, split_examples
-from modellab.datasets._stats import token_stats
+from modellab.datasets._dedup import NEAR_METHOD, NEAR_THRESHOLD, DedupResult, deduplicate
+from modellab.datasets._formats import (
+    FORMATS,
+    SFT_FORMATS,
+    Format,
+    format_files,
+    llama_factory_info,
+)
+from modellab.datasets._plan import Plan, plan_build
+from modellab.datasets._preference import SKIP_REASONS
+from modellab.datasets._select import Filters
+from modellab.datasets._source import iter_sessions, open_export
+from modellab.datasets._split import TASK_THRESHOLD, SplitMethod, group_sessions, split_sessions
+from modellab.datasets._stats import TokenCounter
+from modellab.datasets._write import FormatOutput, Wanted, write_rows
 from modellab.errors import ExportError, UsageError
 from modellab.plugins import require_approved
 from modellab.store import Catalog
 
 __all__ = ["OUTPUT_FILES", "BuildOptions", "build_dataset"]
 
-#: What a build writes, in the order it writes them (the manifest last).
-OUTPUT_FILES = ("train.jsonl", "test.jsonl", "dedup-report.json", "README.md", "manifest.json")
-DATASET_FORMAT = "trl-conversational-sft"
+#: The files every build writes besides its formats' rows (the manifest last).
+OUTPUT_FILES = ("dedup-report.json", "README.md", "manifest.json")
+LLAMA_FACTORY_INFO = "llama-factory/dataset_info.json"
+#: What ``formats`` in the manifest says each format's rows are.
+LAYOUTS: dict[Format, str] = {
+    "trl-sft": "TRL conversational language modeling: messages (OpenAI-style tool_calls and "
+    "tool messages) + tools",
+    "preference": "TRL conversational preference: prompt (messages), chosen and rejected "
+    "(one assistant message each) + tools",
+    "unpaired": "TRL conversational unpaired preference (KTO): prompt, completion (one "
+    "assistant message), label + tools",
+    "nemo": "NeMo SFT chat: system, conversations [{from: User|Assistant, value}], mask: "
+    "User, type: VALUE_TO_TEXT; tool calls in <tool_call> tags, results as User turns in "
+    "<tool_response> tags; tools as a JSON string",
+    "llama-factory": "LLaMA-Factory sharegpt: conversations [{from: human|gpt|function_call|"
+    "observation, value}], system, tools (JSON string); see dataset_info.json",
+}
+SAME_STEP = (
+    "a failed tool call and the first call of the next agent step in the same turn, same "
+    "tool (canonical name) and same target: the path argument, else the command family "
+    "(first program, python -m X and uv run X as X, a multiplexer with its sub-command), "
+    "else the tool alone; the retry succeeded and its arguments differ"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +74,15 @@ class BuildOptions:
     """Everything a build depends on besides the export."""
 
     filters: Filters = field(default_factory=Filters)
+    #: Output formats, each written to its own files; the first one weighs the split.
+    formats: tuple[Format, ...] = ("trl-sft",)
+    split: SplitMethod = "grouped"
     test_fraction: float = 0.1
     seed: int = 0
     #: A file whose text replaces every session's system prompt.
     system_prompt_file: Path | None = None
+    #: A ``tokenizer.json`` to count tokens with (else lengths are estimated).
+    tokenizer_file: Path | None = None
     #: Replace a non-empty output folder.
     force: bool = False
 
@@ -52,6 +92,11 @@ def _check(options: BuildOptions, out_dir: Path) -> str | None:
         raise UsageError(
             f"--test-fraction: {options.test_fraction} is not in [0, 1)",
             hint="use a fraction such as 0.1",
+        )
+    unknown = [f for f in options.formats if f not in FORMATS]
+    if unknown or not options.formats:
+        raise UsageError(
+            f"--format: {', '.join(unknown) or 'none given'} is not one of {', '.join(FORMATS)}"
         )
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir}: exists and is not a folder")
@@ -65,12 +110,6 @@ def _check(options: BuildOptions, out_dir: Path) -> str | None:
         return options.system_prompt_file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"--system-prompt {options.system_prompt_file}: {exc}") from None
-
-
-def _jsonl(examples: Sequence[Example]) -> bytes:
-    return b"".join(
-        json.dumps(e.row, ensure_ascii=False, sort_keys=True).encode() + b"\n" for e in examples
-    )
 
 
 def _json(value: Any) -> bytes:
@@ -87,8 +126,62 @@ def _prompt_note(system_prompt: str | None) -> str:
     return f"replaced by --system-prompt (sha256 {_sha256(system_prompt.encode())})"
 
 
-def _side(examples: Sequence[Example]) -> dict[str, Any]:
-    return {"rows": len(examples), "sessions": len({e.session_id for e in examples})}
+def _weights(plan: Plan, kept: Mapping[int, list[int]], primary: Format) -> list[int]:
+    """Rows of the primary format per planned session."""
+    if primary in SFT_FORMATS:
+        return [len(kept.get(i, ())) for i in range(len(plan.sessions))]
+    if primary == "preference":
+        return [s.pairs for s in plan.sessions]
+    return [s.unpaired for s in plan.sessions]
+
+
+def _active(plan: Plan, kept: Mapping[int, list[int]], formats: tuple[Format, ...]) -> list[int]:
+    """Planned sessions that give any requested format a row."""
+    sft = bool(SFT_FORMATS & set(formats))
+    return [
+        i
+        for i, s in enumerate(plan.sessions)
+        if (sft and kept.get(i))
+        or ("preference" in formats and s.pairs)
+        or ("unpaired" in formats and s.unpaired)
+    ]
+
+
+def _clear_stale(out_dir: Path, formats: tuple[Format, ...]) -> None:
+    """Remove output a previous build (``--force``) left for formats this build skips."""
+    for name in FORMATS:
+        if name in formats:
+            continue
+        for relative in format_files(name).values():
+            (out_dir / relative).unlink(missing_ok=True)
+        if name == "llama-factory":
+            (out_dir / LLAMA_FACTORY_INFO).unlink(missing_ok=True)
+        folder = out_dir / name
+        if folder.is_dir() and not any(folder.iterdir()):
+            shutil.rmtree(folder)
+
+
+def _format_entry(name: Format, output: FormatOutput, plan: Plan, method: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "layout": LAYOUTS[name],
+        "files": format_files(name),
+        "rows": output.rows,
+        "skipped": dict(sorted(output.skipped.items())),
+        "token_stats": output.stats(method),
+    }
+    if name == "preference":
+        entry["same_step"] = SAME_STEP
+        entry["pairs_found"] = sum(s.pairs for s in plan.sessions)
+        entry["failed_calls_without_pair"] = {
+            reason: plan.pair_skips.get(reason, 0) for reason in SKIP_REASONS
+        }
+    if name == "unpaired":
+        entry["labels"] = {"true": output.labels["true"], "false": output.labels["false"]}
+        entry["steps_without_label"] = dict(plan.unpaired_skips)
+    if name == "llama-factory":
+        entry["adjusted"] = dict(sorted(output.adjusted.items()))
+        entry["dataset_info"] = LLAMA_FACTORY_INFO
+    return entry
 
 
 def build_dataset(
@@ -103,41 +196,77 @@ def build_dataset(
     """
     approval = require_approved(export_dir, catalog=catalog)
     system_prompt = _check(options, out_dir)
-    source = read_export(export_dir)
-    examples = select_examples(
-        source.sessions,
-        options.filters,
-        system_prompt=system_prompt,
-        declared_tools=source.declared_tools,
+    counter = TokenCounter(options.tokenizer_file)
+    source = open_export(approval.export_dir, approval.files)
+    formats = options.formats
+    plan = plan_build(
+        iter_sessions(source), options.filters, formats=formats, system_prompt=system_prompt
     )
-    if not examples:
+    ids = [s.id for s in plan.sessions]
+    deduped = deduplicate(plan.rows, ids) if plan.rows else DedupResult([])
+    kept: dict[int, list[int]] = {}
+    ordinal = Counter[int]()
+    kept_set = set(deduped.kept)
+    for k, row in enumerate(plan.rows):
+        if k in kept_set:
+            kept.setdefault(row.session, []).append(ordinal[row.session])
+        ordinal[row.session] += 1
+    active = _active(plan, kept, formats)
+    if not active:
         raise UsageError(
-            f"{export_dir}: no rows match --from {options.filters.mode} and the filters",
+            f"{export_dir}: no rows match --from {options.filters.mode}, the filters and "
+            f"--format {','.join(formats)}",
             hint="try --from all, or fewer --label/--outcome filters",
         )
-    deduped = deduplicate(examples)
-    split = split_examples(deduped.kept, test_fraction=options.test_fraction, seed=options.seed)
-    train = [deduped.kept[i] for i in split.train]
-    test = [deduped.kept[i] for i in split.test]
+    groups = group_sessions(plan.sessions, [plan.rows[k] for k in deduped.kept], active)
+    split = split_sessions(
+        plan.sessions,
+        groups,
+        _weights(plan, kept, formats[0]),
+        method=options.split,
+        test_fraction=options.test_fraction,
+        seed=options.seed,
+    )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        # A manifest left by an earlier build (--force) would vouch for files this build is
+        # about to replace; it goes first and comes back last.
+        (out_dir / "manifest.json").unlink(missing_ok=True)
+        _clear_stale(out_dir, formats)
+        rows_kept = {k: frozenset(v) for k, v in kept.items()}
+        wanted = Wanted(options.filters, formats, system_prompt, rows_kept, split.test)
+        outputs = write_rows(iter_sessions(source), out_dir, wanted, counter)
+    except OSError as exc:
+        raise ExportError(f"{out_dir}: could not write the dataset ({exc})") from exc
+
+    primary = outputs[formats[0]]
+    sides = {
+        side: sorted({s for o in outputs.values() for s in o.sessions[side]})
+        for side in ("train", "test")
+    }
     dropped_exact = sum(1 for d in deduped.dropped if d["reason"] == "exact")
     report = {
         "near_duplicate_threshold": NEAR_THRESHOLD,
-        "near_duplicate_method": "MinHash LSH candidates, exact Jaccard of word 5-shingles "
-        "of the rendered conversation",
-        "rows_selected": len(examples),
+        "near_duplicate_method": NEAR_METHOD,
+        "rows_selected": len(plan.rows),
         "rows_kept": len(deduped.kept),
         "dropped": deduped.dropped,
     }
+    sft_output = next((outputs[f] for f in formats if f in SFT_FORMATS), None)
     manifest: dict[str, Any] = {
-        "format": DATASET_FORMAT,
+        "formats": {
+            name: _format_entry(name, outputs[name], plan, counter.method) for name in formats
+        },
+        "primary_format": formats[0],
         "source": {
-            "path": str(export_dir.resolve()),
+            "path": str(approval.export_dir),
             "manifest_sha256": source.manifest_sha256,
             "files": source.file_sha256,
             "redaction_report_sha256": source.redaction_report_sha256,
             "approved_at": approval.approved_at,
             "approved_by": approval.approved_by,
-            "sessions": len(source.sessions),
+            "sessions": plan.sessions_in_export,
+            "sessions_passing_filters": len(plan.sessions),
         },
         "filters": {
             "from": options.filters.mode,
@@ -146,41 +275,45 @@ def build_dataset(
             "system_prompt": _prompt_note(system_prompt),
         },
         "split": {
+            "method": options.split,
             "seed": options.seed,
             "test_fraction": options.test_fraction,
-            "grouping": "session id; near-duplicate task (MinHash of first prompt + touched "
+            "weighted_by": f"{formats[0]} rows",
+            "grouping": "session; near-duplicate task (MinHash of first prompt + touched "
             f"files, estimated Jaccard >= {TASK_THRESHOLD})",
             "groups": split.groups,
             "train_groups": split.train_groups,
             "test_groups": split.test_groups,
-            "session_ids": {
-                "train": sorted({e.session_id for e in train}),
-                "test": sorted({e.session_id for e in test}),
-            },
+            **split.details,
+            "session_ids": sides,
         },
         "counts": {
-            "selected": len(examples),
+            "selected": len(plan.rows),
             "dropped": {"exact": dropped_exact, "near": len(deduped.dropped) - dropped_exact},
-            "train": _side(train),
-            "test": _side(test),
+            **{
+                side: {"rows": primary.rows[side], "sessions": len(primary.sessions[side])}
+                for side in ("train", "test")
+            },
         },
-        "token_stats": {"train": token_stats(train), "test": token_stats(test)},
+        "token_stats": {
+            "method": counter.method,
+            "counted": "estimate" if counter.is_estimate else "tokenizer",
+            "tokenizer_sha256": counter.tokenizer_sha256,
+            **(sft_output or primary).stats(counter.method),
+        },
     }
-    contents = {
-        "train.jsonl": _jsonl(train),
-        "test.jsonl": _jsonl(test),
-        "dedup-report.json": _json(report),
-        "README.md": render_card(manifest).encode(),
-    }
+    contents: dict[str, bytes] = {"dedup-report.json": _json(report)}
+    if "llama-factory" in formats:
+        contents[LLAMA_FACTORY_INFO] = _json(llama_factory_info())
+    contents["README.md"] = render_card(manifest).encode()
     # The manifest ties the outputs to their hashes, so it is rendered after them.
-    manifest["files"] = {name: _sha256(data) for name, data in contents.items()}
+    files = {name: sha for o in outputs.values() for name, sha in o.files.items()}
+    files.update({name: _sha256(data) for name, data in contents.items()})
+    manifest["files"] = dict(sorted(files.items()))
     contents["manifest.json"] = _json(manifest)
     try:
-        # A manifest left by an earlier build (--force) would vouch for files this build is
-        # about to replace; it goes first and comes back last.
-        (out_dir / "manifest.json").unlink(missing_ok=True)
-        for name in OUTPUT_FILES:
-            atomic_write_bytes(out_dir / name, contents[name])
+        for name, data in contents.items():
+            atomic_write_bytes(out_dir / name, data)
     except OSError as exc:
         raise ExportError(f"{out_dir}: could not write the dataset ({exc})") from exc
     return manifest

@@ -24,24 +24,90 @@ def _front_matter(manifest: Mapping[str, Any]) -> str:
     from huggingface_hub import DatasetCardData
 
     rows = sum(manifest["counts"][split]["rows"] for split in ("train", "test"))
+    primary = manifest["primary_format"]
+    configs = [
+        {
+            "config_name": name,
+            "data_files": [
+                {"split": split, "path": path} for split, path in entry["files"].items()
+            ],
+            **({"default": True} if name == primary else {}),
+        }
+        for name, entry in sorted(manifest["formats"].items(), key=lambda item: item[0] != primary)
+    ]
     data = DatasetCardData(
-        pretty_name="Model Lab SFT dataset",
+        pretty_name="Model Lab agent-trajectory dataset",
         license="other",
         license_name="see-licence-notes",
         task_categories=["text-generation"],
         size_categories=[_size_category(rows)],
-        tags=["modellab", "sft", "agent-trajectories", "tool-calling"],
-        configs=[
-            {
-                "config_name": "default",
-                "data_files": [
-                    {"split": "train", "path": "train.jsonl"},
-                    {"split": "test", "path": "test.jsonl"},
-                ],
-            }
-        ],
+        tags=["modellab", "agent-trajectories", "tool-calling", *manifest["formats"]],
+        configs=configs,
     )
     return f"---\n{data.to_yaml()}\n---\n"
+
+
+def _stats_line(stats: Mapping[str, Any]) -> str:
+    if not stats.get("rows"):
+        return "no rows"
+    return (
+        f"{stats['rows']} rows, {stats['total']} tokens; min {stats['min']}, median "
+        f"{stats['median']}, p95 {stats['p95']}, max {stats['max']}"
+    )
+
+
+def _formats_section(manifest: Mapping[str, Any]) -> str:
+    lines = ["| format | files | train rows | test rows | layout |", "|---|---|---|---|---|"]
+    for name, entry in manifest["formats"].items():
+        files = ", ".join(f"`{path}`" for path in entry["files"].values())
+        rows = entry["rows"]
+        lines.append(f"| {name} | {files} | {rows['train']} | {rows['test']} | {entry['layout']} |")
+    notes = []
+    for name, entry in manifest["formats"].items():
+        if entry["skipped"]:
+            listed = ", ".join(f"{k} {v}" for k, v in entry["skipped"].items())
+            notes.append(f"- {name}: rows left out: {listed}.")
+        if name == "preference":
+            missing = ", ".join(
+                f"{k} {v}" for k, v in entry["failed_calls_without_pair"].items() if v
+            )
+            notes.append(
+                f"- preference: {entry['pairs_found']} pairs found. Same step: "
+                f"{entry['same_step']}. Failed calls without a pair: {missing or 'none'}."
+            )
+        if name == "unpaired":
+            labels = entry["labels"]
+            notes.append(
+                f"- unpaired: {labels['true']} rows labelled true, {labels['false']} false."
+            )
+        if name == "llama-factory":
+            adjusted = ", ".join(f"{k} {v}" for k, v in entry["adjusted"].items())
+            notes.append(
+                f"- llama-factory: `{entry['dataset_info']}` describes the columns and tags; "
+                f"changes made to alternate roles: {adjusted or 'none'}."
+            )
+        stats = entry["token_stats"]
+        notes.append(
+            f"- {name} tokens: train {_stats_line(stats['train'])}; "
+            f"test {_stats_line(stats['test'])}."
+        )
+    return "\n".join([*lines, "", *notes])
+
+
+def _split_text(split: Mapping[str, Any]) -> str:
+    if split["method"] == "time":
+        return (
+            "Time-ordered hold-out: groups are ordered by their newest session's start time "
+            "and the newest go to test, so test holds sessions that started on or after "
+            f"{split['cut']} plus {split['older_in_test']} older session(s) whose task is a "
+            "near-duplicate of a test session's (a group moves whole). "
+            f"{split['sessions_without_start_time']} session(s) had no start time and count "
+            f"as the oldest. The seed ({split['seed']}) is not used by this method."
+        )
+    return (
+        f"Seeded split: whole groups, shuffled with seed {split['seed']}, go to test until "
+        "the test fraction is met."
+    )
 
 
 def render_card(manifest: Mapping[str, Any]) -> str:
@@ -52,12 +118,15 @@ def render_card(manifest: Mapping[str, Any]) -> str:
     split = manifest["split"]
     tokens = manifest["token_stats"]
     body = f"""
-# Model Lab SFT dataset
+# Model Lab agent-trajectory dataset
 
-Supervised fine-tuning rows built by `modellab dataset build` from a redacted export that
-was reviewed and approved (`modellab redact approve`). Each row is TRL's conversational
-format: `{{"messages": [...], "tools": [...]}}`, with OpenAI-style `tool_calls` on assistant
-messages and a `tool` message answering every call.
+Training rows built by `modellab dataset build` from a redacted export that was reviewed
+and approved (`modellab redact approve`). Each format below is written to its own files;
+the SFT layouts (`trl-sft`, `nemo`, `llama-factory`) hold the same conversations.
+
+## Formats
+
+{_formats_section(manifest)}
 
 ## Source
 
@@ -77,22 +146,24 @@ messages and a `tool` message answering every call.
 
 ## Splits
 
-Grouped by session and by near-duplicate task (MinHash over the first prompt and the touched
-files), so no session and no near-duplicate task appears in both splits.
+Split method `{split["method"]}`. Grouped by session and by near-duplicate task (MinHash over
+the first prompt and the touched files), so no session and no near-duplicate task appears
+in both splits, in any format. {_split_text(split)}
 
-| split | rows | sessions | groups |
+| split | {manifest["primary_format"]} rows | sessions | groups |
 |---|---|---|---|
 | train | {counts["train"]["rows"]} | {counts["train"]["sessions"]} | {split["train_groups"]} |
 | test | {counts["test"]["rows"]} | {counts["test"]["sessions"]} | {split["test_groups"]} |
 
-Seed {split["seed"]}, test fraction {split["test_fraction"]}. De-duplication dropped
-{counts["dropped"]["exact"]} exact and {counts["dropped"]["near"]} near-duplicate rows
-(`dedup-report.json`).
+Seed {split["seed"]}, test fraction {split["test_fraction"]} (of {split["weighted_by"]}).
+De-duplication dropped {counts["dropped"]["exact"]} exact and {counts["dropped"]["near"]}
+near-duplicate SFT rows (`dedup-report.json`).
 
-## Token lengths ({tokens["train"]["method"]})
+## Token lengths
 
-Train: {tokens["train"]["total"]} tokens in all; test: {tokens["test"]["total"]}.
-These are estimates, not tokenizer counts.
+Counted with {tokens["method"]}, over each row's rendered text (no chat template). Train:
+{_stats_line(tokens["train"])}. Test: {_stats_line(tokens["test"])}.
+{"These are estimates, not tokenizer counts." if tokens["counted"] == "estimate" else ""}
 
 ## Licence notes
 

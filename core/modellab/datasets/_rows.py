@@ -15,12 +15,22 @@ from typing import Any
 
 from modellab.traces import Session, Step, ToolCall, Turn
 
-__all__ = ["NO_RESULT", "conversation_text", "render_row", "touched_paths"]
+__all__ = [
+    "NO_RESULT",
+    "PATH_KEYS",
+    "call_message",
+    "conversation_text",
+    "render_row",
+    "step_messages",
+    "system_messages",
+    "tool_definitions",
+    "touched_paths",
+]
 
 #: The content of a tool message for a call whose result was never recorded.
 NO_RESULT = "(no result was recorded for this call)"
 #: Argument keys that name a file the call touched.
-_PATH_KEYS = ("path", "file_path", "filename", "file")
+PATH_KEYS = ("path", "file_path", "filename", "file")
 
 
 def _arguments_json(call: ToolCall) -> str:
@@ -29,18 +39,24 @@ def _arguments_json(call: ToolCall) -> str:
     return json.dumps(call.arguments, ensure_ascii=False, sort_keys=True)
 
 
+def _call(call: ToolCall) -> dict[str, Any]:
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": _arguments_json(call)},
+    }
+
+
+def call_message(content: str, calls: Sequence[ToolCall]) -> dict[str, Any]:
+    """An assistant message with ``content`` and, when there are any, ``calls``."""
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if calls:
+        message["tool_calls"] = [_call(call) for call in calls]
+    return message
+
+
 def _agent_messages(step: Step) -> list[dict[str, Any]]:
-    message: dict[str, Any] = {"role": "assistant", "content": step.text}
-    if step.tool_calls:
-        message["tool_calls"] = [
-            {
-                "id": call.id,
-                "type": "function",
-                "function": {"name": call.name, "arguments": _arguments_json(call)},
-            }
-            for call in step.tool_calls
-        ]
-    messages = [message]
+    messages = [call_message(step.text, step.tool_calls)]
     results = {r.call_id: r for r in step.tool_results if r.call_id is not None}
     unkeyed = [r for r in step.tool_results if r.call_id is None]
     for call in step.tool_calls:
@@ -51,22 +67,35 @@ def _agent_messages(step: Step) -> list[dict[str, Any]]:
     return messages
 
 
-def _turn_messages(turn: Turn) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = []
-    for step in turn.steps:
-        if step.source == "user":
-            messages.append({"role": "user", "content": step.text})
-        elif step.source == "agent" and (step.text or step.tool_calls):
-            messages.extend(_agent_messages(step))
-        # System notes inside a turn (compaction summaries, context) are left out: chat
-        # templates accept a system message only first, and these are not the model's work.
-    return messages
+def step_messages(step: Step) -> list[dict[str, Any]]:
+    """The messages one step renders to (none for system notes and empty agent steps)."""
+    if step.source == "user":
+        return [{"role": "user", "content": step.text}]
+    if step.source == "agent" and (step.text or step.tool_calls):
+        return _agent_messages(step)
+    # System notes inside a turn (compaction summaries, context) are left out: chat
+    # templates accept a system message only first, and these are not the model's work.
+    return []
 
 
-def _tool_definition(name: str, declared: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
-    if name in declared:
-        return declared[name]
-    return {"type": "function", "function": {"name": name, "parameters": {"type": "object"}}}
+def system_messages(session: Session, system_prompt: str | None) -> list[dict[str, Any]]:
+    """The leading system message: ``system_prompt`` if given, else the session's own."""
+    prompt = system_prompt if system_prompt is not None else session.system_prompt
+    return [{"role": "system", "content": prompt}] if prompt else []
+
+
+def tool_definitions(
+    messages: Iterable[Mapping[str, Any]], declared: Mapping[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A definition of each tool the messages call, by name: the declared one, else a stub."""
+    names = sorted(
+        {call["function"]["name"] for message in messages for call in message.get("tool_calls", ())}
+    )
+    stub = {"type": "object"}
+    return [
+        declared.get(n) or {"type": "function", "function": {"name": n, "parameters": stub}}
+        for n in names
+    ]
 
 
 def render_row(
@@ -81,16 +110,11 @@ def render_row(
     :param system_prompt: replaces the session's own system prompt when given.
     :param declared_tools: tool definitions the trace declared, by name.
     """
-    messages: list[dict[str, Any]] = []
-    prompt = system_prompt if system_prompt is not None else session.system_prompt
-    if prompt:
-        messages.append({"role": "system", "content": prompt})
+    messages = system_messages(session, system_prompt)
     for turn in turns:
-        messages.extend(_turn_messages(turn))
-    names = sorted(
-        {call["function"]["name"] for message in messages for call in message.get("tool_calls", ())}
-    )
-    return {"messages": messages, "tools": [_tool_definition(n, declared_tools) for n in names]}
+        for step in turn.steps:
+            messages.extend(step_messages(step))
+    return {"messages": messages, "tools": tool_definitions(messages, declared_tools)}
 
 
 def conversation_text(row: Mapping[str, Any]) -> str:
@@ -111,7 +135,7 @@ def touched_paths(session: Session, turns: Iterable[Turn]) -> list[str]:
         for step in turn.steps:
             for call in step.tool_calls:
                 call_ids.add(call.id)
-                for key in _PATH_KEYS:
+                for key in PATH_KEYS:
                     value = call.arguments.get(key)
                     if isinstance(value, str) and value:
                         paths.add(value)

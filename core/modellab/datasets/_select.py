@@ -7,14 +7,23 @@ Turn outcomes follow the observability workset's rule: a label belongs to the tu
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from modellab.datasets._rows import render_row, touched_paths
 from modellab.traces import Label, Outcome, Session, Turn, derive_outcome
 
-__all__ = ["MODES", "Example", "Filters", "Mode", "select_examples", "turn_outcomes"]
+__all__ = [
+    "MODES",
+    "Example",
+    "Filters",
+    "Mode",
+    "first_prompt",
+    "session_examples",
+    "turn_outcomes",
+    "wanted",
+]
 
 Mode = Literal["successful-turns", "successful-sessions", "failed-turns", "all"]
 #: Every ``--from`` value, in the order ``--help`` lists them.
@@ -62,7 +71,8 @@ def turn_outcomes(session: Session) -> dict[int, Outcome]:
     return {turn.index: derive_outcome(own.get(turn.index, [])) for turn in session.turns}
 
 
-def _first_prompt(session: Session) -> str:
+def first_prompt(session: Session) -> str:
+    """The text of the session's first user step (empty when there is none)."""
     for turn in session.turns:
         for step in turn.steps:
             if step.source == "user" and step.text:
@@ -70,7 +80,8 @@ def _first_prompt(session: Session) -> str:
     return ""
 
 
-def _wanted(session: Session, filters: Filters) -> bool:
+def wanted(session: Session, filters: Filters) -> bool:
+    """Whether ``--label`` and ``--outcome`` let this session in."""
     if filters.outcomes and session.outcome not in filters.outcomes:
         return False
     kinds = {label.kind for label in session.labels}
@@ -83,40 +94,32 @@ def _chosen_turns(session: Session, mode: Mode) -> list[Sequence[Turn]]:
         return [session.turns]
     if mode == "successful-sessions":
         return [session.turns] if session.outcome == "success" else []
-    wanted: Outcome = "success" if mode == "successful-turns" else "failure"
+    target: Outcome = "success" if mode == "successful-turns" else "failure"
     verdicts = turn_outcomes(session)
     return [
         session.turns[: position + 1]
         for position, turn in enumerate(session.turns)
-        if verdicts[turn.index] == wanted
+        if verdicts[turn.index] == target
     ]
 
 
-def select_examples(
-    sessions: Sequence[Session],
-    filters: Filters,
+def session_examples(
+    session: Session,
+    mode: Mode,
     *,
     system_prompt: str | None,
-    declared_tools: Mapping[str, Mapping[str, dict[str, Any]]],
-) -> list[Example]:
-    """Render the rows ``filters`` choose, in export order.
+    declared_tools: Mapping[str, dict[str, Any]],
+) -> Iterator[Example]:
+    """The SFT rows ``mode`` takes from one session (which passed :func:`wanted`), in order.
 
-    :param declared_tools: per session id, the tool definitions its trace declared.
+    A generator: a per-turn mode repeats the earlier turns in every row, so only one row
+    is held at a time.
     """
-    examples: list[Example] = []
-    for session in sessions:
-        if not _wanted(session, filters):
+    prompt = first_prompt(session)
+    whole = mode in {"all", "successful-sessions"}
+    for turns in _chosen_turns(session, mode):
+        if not turns:
             continue
-        for turns in _chosen_turns(session, filters.mode):
-            if not turns:
-                continue
-            row = render_row(
-                session,
-                turns,
-                system_prompt=system_prompt,
-                declared_tools=declared_tools.get(session.id, {}),
-            )
-            task = "\n".join([_first_prompt(session), *touched_paths(session, turns)])
-            whole = filters.mode in {"all", "successful-sessions"}
-            examples.append(Example(session.id, None if whole else turns[-1].index, row, task))
-    return examples
+        row = render_row(session, turns, system_prompt=system_prompt, declared_tools=declared_tools)
+        task = "\n".join([prompt, *touched_paths(session, turns)])
+        yield Example(session.id, None if whole else turns[-1].index, row, task)

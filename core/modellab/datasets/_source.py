@@ -1,19 +1,26 @@
-"""Read an approved export: its sessions, declared tools, and the hashes that identify it."""
+"""Read an approved export one trajectory at a time, checking it is still what was approved.
+
+A build reads ``trajectories.jsonl`` twice (a planning pass and a writing pass) and never
+holds more than one trajectory. Each pass hashes the bytes it reads and compares them with
+the sha256 the approval recorded, so a file changed after the gate let it through is
+refused, not half used.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from modellab._internal.files import sha256_file
-from modellab.errors import CorruptSourceError
+from modellab.errors import CorruptSourceError, StaleApprovalError
 from modellab.traces import Session, from_atif
 
-__all__ = ["ExportSource", "read_export"]
+__all__ = ["ExportSource", "SessionRecord", "iter_sessions", "open_export"]
 
 TRAJECTORIES = "trajectories.jsonl"
 MANIFEST = "manifest.json"
@@ -22,18 +29,40 @@ FINDINGS = "redaction-findings.jsonl"
 
 @dataclass(frozen=True, slots=True)
 class ExportSource:
-    """What a dataset build reads from an export."""
+    """What identifies the export a build reads: its path and approved file hashes."""
 
     path: Path
-    sessions: list[Session]
-    #: Per session id, the tool definitions the trajectory declared (ATIF
-    #: ``agent.tool_definitions``), by function name.
-    declared_tools: dict[str, dict[str, dict[str, Any]]]
-    manifest: dict[str, Any]
     manifest_sha256: str
-    #: sha256 of every file in the export, by its path relative to the export.
+    #: sha256 of every file in the export, by its path relative to the export, as approved.
     file_sha256: dict[str, str]
     redaction_report_sha256: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """One trajectory of the export, converted back to the neutral model."""
+
+    #: Its line in ``trajectories.jsonl`` (1-based), for messages.
+    line: int
+    session: Session
+    #: The tool definitions the trajectory declared (ATIF ``agent.tool_definitions``).
+    declared_tools: dict[str, dict[str, Any]]
+
+
+def open_export(path: Path, approved: Mapping[str, str]) -> ExportSource:
+    """Describe the export at ``path`` from the hashes its approval recorded.
+
+    :raises CorruptSourceError: the export has no trajectories file or manifest.
+    """
+    for name in (TRAJECTORIES, MANIFEST):
+        if name not in approved:
+            raise CorruptSourceError(path / name, "missing from the approved export")
+    return ExportSource(
+        path=path,
+        manifest_sha256=approved[MANIFEST],
+        file_sha256=dict(approved),
+        redaction_report_sha256=approved.get(FINDINGS),
+    )
 
 
 def _declared(trajectory: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -47,42 +76,33 @@ def _declared(trajectory: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def read_export(path: Path) -> ExportSource:
-    """Read ``path``; a damaged file raises :class:`CorruptSourceError` naming file and line."""
-    trajectories = path / TRAJECTORIES
-    manifest_path = path / MANIFEST
+def iter_sessions(source: ExportSource) -> Iterator[SessionRecord]:
+    """Every trajectory in file order; a damaged line raises naming file and line.
+
+    :raises CorruptSourceError: a line is not a Model Lab ATIF trajectory.
+    :raises StaleApprovalError: the file's bytes are not the ones that were approved.
+    """
+    trajectories = source.path / TRAJECTORIES
+    digest = hashlib.sha256()
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CorruptSourceError(manifest_path, f"cannot read the export manifest: {exc}") from exc
-    sessions: list[Session] = []
-    declared: dict[str, dict[str, dict[str, Any]]] = {}
-    try:
-        lines = trajectories.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
+        with trajectories.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                digest.update(line)
+                if not line.strip():
+                    continue
+                try:
+                    raw = json.loads(line)
+                    session = from_atif(raw)
+                except (ValueError, KeyError, TypeError, AttributeError, ValidationError) as exc:
+                    raise CorruptSourceError(
+                        trajectories, f"line {number}: not a Model Lab ATIF trajectory ({exc})"
+                    ) from None
+                yield SessionRecord(number, session, _declared(raw))
+    except OSError as exc:
         raise CorruptSourceError(trajectories, f"cannot read: {exc}") from exc
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-            session = from_atif(raw)
-        except (ValueError, KeyError, TypeError, ValidationError) as exc:
-            raise CorruptSourceError(
-                trajectories, f"line {number}: not a Model Lab ATIF trajectory ({exc})"
-            ) from None
-        sessions.append(session)
-        declared[session.id] = _declared(raw)
-    files = {
-        str(p.relative_to(path)): sha256_file(p) for p in sorted(path.rglob("*")) if p.is_file()
-    }
-    findings = path / FINDINGS
-    return ExportSource(
-        path=path,
-        sessions=sessions,
-        declared_tools=declared,
-        manifest=manifest,
-        manifest_sha256=files.get(MANIFEST, sha256_file(manifest_path)),
-        file_sha256=files,
-        redaction_report_sha256=files.get(FINDINGS) if findings.is_file() else None,
-    )
+    if digest.hexdigest() != source.file_sha256[TRAJECTORIES]:
+        raise StaleApprovalError(
+            source.path,
+            f"{TRAJECTORIES} changed while the dataset was being built",
+            hint="review and approve the export again, then rebuild",
+        )

@@ -1,25 +1,42 @@
-"""Grouped, seeded train/test splits.
+"""Train/test splits over whole groups of sessions: seeded (``grouped``) or by time.
 
-Rows of one session form one group, and so do rows whose tasks are near-duplicates (MinHash
-over the first prompt plus the touched files, estimated Jaccard >= ``TASK_THRESHOLD``).
-Groups are joined with union-find and assigned whole, so no session and no near-duplicate
-task sits on both sides.
+A group is a set of sessions that must sit on one side: sessions are joined with union-find
+when any of their tasks are near-duplicates (MinHash over the first prompt plus the touched
+files, estimated Jaccard >= ``TASK_THRESHOLD``), comparing the task of each kept SFT row and
+of each whole session. Every row of a session follows its session, so no session and no
+near-duplicate task sits on both sides, in any format.
+
+* ``grouped``: groups are shuffled with the seed and moved to test until the test share is
+  met.
+* ``time``: groups are ordered by their newest session's start time and the newest go to
+  test until the share is met. A group moves whole, placed by its newest session, so an
+  older session whose task is a near-duplicate of a test session's goes to test with it
+  (the alternative, leaving it in train, would leak the test task). Such sessions are
+  counted as ``older_in_test``. Sessions without a start time count as the oldest.
+
+The share is measured in rows of the weights given (the first ``--format``'s rows). At
+least one group always stays in train, so a tiny selection still trains on something.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from modellab.datasets._minhash import candidate_pairs, estimated_jaccard, shingles, signature
-from modellab.datasets._select import Example
+from modellab.datasets._minhash import candidate_pairs, estimated_jaccard
+from modellab.datasets._plan import RowPlan, SessionPlan
 
-__all__ = ["TASK_THRESHOLD", "Split", "group_examples", "split_examples"]
+__all__ = ["SPLITS", "TASK_THRESHOLD", "Split", "SplitMethod", "group_sessions", "split_sessions"]
 
+SplitMethod = Literal["grouped", "time"]
+SPLITS: tuple[SplitMethod, ...] = ("grouped", "time")
 #: Estimated Jaccard similarity from which two tasks count as the same task. Lower than
 #: the de-duplication threshold: here a miss leaks a task into the test set.
 TASK_THRESHOLD = 0.7
+_OLDEST = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 class _UnionFind:
@@ -38,49 +55,90 @@ class _UnionFind:
             self.parent[max(a, b)] = min(a, b)
 
 
-def group_examples(examples: Sequence[Example]) -> list[list[int]]:
-    """Groups of example indexes, each sorted, ordered by their first index."""
-    sets = _UnionFind(len(examples))
-    first_of_session: dict[str, int] = {}
-    for index, example in enumerate(examples):
-        sets.union(first_of_session.setdefault(example.session_id, index), index)
-    signatures = [signature(shingles(e.task_text)) for e in examples]
+def group_sessions(
+    sessions: Sequence[SessionPlan], rows: Sequence[RowPlan], members: Sequence[int]
+) -> list[list[int]]:
+    """Groups of the session indexes in ``members``, each sorted, ordered by first index.
+
+    :param rows: the kept SFT rows, whose tasks join sessions too.
+    """
+    position = {s: n for n, s in enumerate(members)}
+    owners = list(members)
+    signatures = [sessions[s].task for s in members]
+    for row in rows:
+        if row.session in position:
+            owners.append(row.session)
+            signatures.append(row.task)
+    sets = _UnionFind(len(members))
     for i, j in candidate_pairs(signatures):
         if estimated_jaccard(signatures[i], signatures[j]) >= TASK_THRESHOLD:
-            sets.union(i, j)
+            sets.union(position[owners[i]], position[owners[j]])
     groups: dict[int, list[int]] = {}
-    for index in range(len(examples)):
-        groups.setdefault(sets.find(index), []).append(index)
-    return sorted(groups.values(), key=lambda members: members[0])
+    for n, s in enumerate(members):
+        groups.setdefault(sets.find(n), []).append(s)
+    return sorted(groups.values(), key=lambda group: group[0])
 
 
 @dataclass(frozen=True, slots=True)
 class Split:
-    """Example indexes per side, and how many groups went where."""
+    """Which sessions went to test, and how the split was made."""
 
-    train: list[int]
-    test: list[int]
+    test: frozenset[int]
     groups: int
     train_groups: int
     test_groups: int
+    details: dict[str, Any] = field(default_factory=dict)
 
 
-def split_examples(examples: Sequence[Example], *, test_fraction: float, seed: int) -> Split:
-    """Move whole groups, in a seeded random order, to test until ``test_fraction`` is met.
-
-    At least one group always stays in train, so a tiny selection still trains on something.
-    """
-    groups = group_examples(examples)
-    order = list(range(len(groups)))
-    random.Random(seed).shuffle(order)
-    target = test_fraction * len(examples)
-    test_groups: set[int] = set()
+def _take(
+    order: Sequence[int], groups: list[list[int]], weights: Sequence[int], target: float
+) -> list[int]:
+    chosen: list[int] = []
     taken = 0
-    for position in order:
-        if taken >= target or len(test_groups) + 1 >= len(groups):
+    for g in order:
+        if taken >= target or len(chosen) + 1 >= len(groups):
             break
-        test_groups.add(position)
-        taken += len(groups[position])
-    train = sorted(i for g, members in enumerate(groups) if g not in test_groups for i in members)
-    test = sorted(i for g in test_groups for i in groups[g])
-    return Split(train, test, len(groups), len(groups) - len(test_groups), len(test_groups))
+        chosen.append(g)
+        taken += sum(weights[s] for s in groups[g])
+    return chosen
+
+
+def split_sessions(
+    sessions: Sequence[SessionPlan],
+    groups: list[list[int]],
+    weights: Sequence[int],
+    *,
+    method: SplitMethod,
+    test_fraction: float,
+    seed: int,
+) -> Split:
+    """Assign whole groups to test until ``test_fraction`` of the weight is there.
+
+    :param weights: per session index, the rows it counts for.
+    """
+    target = test_fraction * sum(weights[s] for group in groups for s in group)
+    details: dict[str, Any] = {}
+    if method == "grouped":
+        order = list(range(len(groups)))
+        random.Random(seed).shuffle(order)
+        chosen = _take(order, groups, weights, target)
+    else:
+
+        def newest(g: int) -> tuple[dt.datetime, str]:
+            return max((sessions[s].started or _OLDEST, sessions[s].id) for s in groups[g])
+
+        order = sorted(range(len(groups)), key=newest, reverse=True)
+        chosen = _take(order, groups, weights, target)
+        cut = min((newest(g)[0] for g in chosen), default=None)
+        test_sessions = [s for g in chosen for s in groups[g]]
+        details = {
+            "cut": None if cut is None else cut.isoformat(),
+            "older_in_test": sum(1 for s in test_sessions if (sessions[s].started or _OLDEST) < cut)
+            if cut is not None
+            else 0,
+            "sessions_without_start_time": sum(
+                1 for group in groups for s in group if sessions[s].started is None
+            ),
+        }
+    test = frozenset(s for g in chosen for s in groups[g])
+    return Split(test, len(groups), len(groups) - len(chosen), len(chosen), details)

