@@ -11,6 +11,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from modellab.cli import main
+
 TURN_META = (
     "<turn_meta>\nCurrent local date: 2026-11-20\nCurrent workspace: /home/dev/proj\n"
     "Current permission posture: Ask\nCurrent sandbox posture: workspace-write\n"
@@ -100,3 +102,16 @@ def write_session(folder: Path, doc: dict[str, Any] | None = None, **kwargs: Any
     path = folder / f"{doc['metadata']['id']}.json"
     path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
     return path
+
+
+def exported(tmp_path: Path, docs: list[dict[str, Any]], *, approve: bool = True) -> Path:
+    """Import ``docs``, export them (redacted), review and approve: the real flow."""
+    for doc in docs:
+        write_session(tmp_path / "sessions", doc)
+    assert main(["sessions", "import", str(tmp_path / "sessions")]) == 0
+    export = tmp_path / "export"
+    assert main(["export", "--all", "--out", str(export)]) == 0
+    assert main(["redact", "review", str(export), "--accept-all"]) == 0
+    if approve:
+        assert main(["redact", "approve", str(export)]) == 0
+    return export

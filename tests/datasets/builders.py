@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from factories import assistant, result, saved_session, user, write_session
+from factories import assistant, result, saved_session, user
 from modellab.cli import main
 
 FAIL = "1 failed, 3 passed in 0.2s\nCommand exited with code 1"
@@ -88,19 +88,6 @@ def mixed() -> list[dict[str, Any]]:
             ],
         ),
     ]
-
-
-def exported(tmp_path: Path, docs: list[dict[str, Any]], *, approve: bool = True) -> Path:
-    """Import ``docs``, export them (redacted), review and approve: the real flow."""
-    for doc in docs:
-        write_session(tmp_path / "sessions", doc)
-    assert main(["sessions", "import", str(tmp_path / "sessions")]) == 0
-    export = tmp_path / "export"
-    assert main(["export", "--all", "--out", str(export)]) == 0
-    assert main(["redact", "review", str(export), "--accept-all"]) == 0
-    if approve:
-        assert main(["redact", "approve", str(export)]) == 0
-    return export
 
 
 def build(export: Path, out: Path, capsys: pytest.CaptureFixture[str], *flags: str) -> dict:

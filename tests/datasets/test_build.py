@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from datasets.builders import LONG_PROMPT, exported, mixed, success
+from datasets.builders import LONG_PROMPT, mixed, success
 from datasets.builders import build as _build
 from datasets.builders import rows as read_rows
+from factories import exported
 from modellab.cli import main
 
 

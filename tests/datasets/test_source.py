@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from datasets.builders import exported, mixed
+from datasets.builders import mixed
+from factories import exported
 from modellab.datasets._source import TRAJECTORIES, iter_sessions, open_export
 from modellab.errors import CorruptSourceError, StaleApprovalError
 from modellab.redact import require_approved

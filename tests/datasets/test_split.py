@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datasets.builders import LONG_PROMPT, build, exported, success
+from datasets.builders import LONG_PROMPT, build, success
+from factories import exported
 
 
 def _dated() -> list[dict]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import statistics
 
-from datasets.builders import build, exported, mixed, rows
+from datasets.builders import build, mixed, rows
+from factories import exported
 from modellab.cli import main
 from modellab.datasets._rows import conversation_text
 from modellab.datasets._stats import TokenCounter, token_stats

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from factories import assistant, result, saved_session, user, write_session
+from factories import assistant, exported, result, saved_session, user
 from modellab.cli import main
 
 
@@ -48,15 +48,7 @@ CASES_PER_SESSION = 5
 
 def make_export(tmp_path: Path, *, approve: bool = True) -> Path:
     """Import the sessions, export them redacted, review and (optionally) approve."""
-    for session_id, workspace, prompt, path in SESSIONS:
-        write_session(tmp_path / "sessions", _session(session_id, workspace, prompt, path))
-    assert main(["sessions", "import", str(tmp_path / "sessions")]) == 0
-    export = tmp_path / "export"
-    assert main(["export", "--all", "--out", str(export)]) == 0
-    assert main(["redact", "review", str(export), "--accept-all"]) == 0
-    if approve:
-        assert main(["redact", "approve", str(export)]) == 0
-    return export
+    return exported(tmp_path, [_session(*s) for s in SESSIONS], approve=approve)
 
 
 @pytest.fixture
