@@ -25,10 +25,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     # --no-worksets must also keep workset commands out of the grammar itself.
     options = []
+    command = None
     for argument in arguments:  # the global options, before the command
         if not argument.startswith("-"):
+            command = argument
             break
         options.append(argument)
-    parser = build_parser({} if "--no-worksets" in options else None)
+    # Only the command being run gets its full grammar: --help stays cheap.
+    parser = build_parser({} if "--no-worksets" in options else None, command=command)
     args = parser.parse_args(arguments)
     return run(parser, args)

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-__all__ = ["build_parser", "run"]
+__all__ = ["ALL_COMMANDS", "build_parser", "run"]
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -138,13 +138,50 @@ def _workset_index() -> dict[str, tuple[str, str]]:
     return {name: entry for name, entry in index.items() if name not in CORE_COMMANDS}
 
 
+#: ``build_parser(command=...)`` default: every command's full grammar (docs, tests).
+ALL_COMMANDS = "*"
+
+
+class _Unused:
+    """Stands in for the grammar of a command this run will not parse.
+
+    Every method a grammar builder calls (``add_argument``, ``add_subparsers``,
+    ``add_parser``, ...) does nothing and returns the stand-in, so the builders need not
+    know: the command still appears in ``--help`` with its summary, at none of the cost.
+    """
+
+    def __getattr__(self, name: str) -> Callable[..., _Unused]:
+        return self._nothing
+
+    def _nothing(self, *args: object, **kwargs: object) -> _Unused:
+        return self
+
+
+def _only(group: argparse._SubParsersAction[argparse.ArgumentParser], command: str | None) -> None:
+    """Make ``group`` build the full grammar of ``command`` alone; the others get a summary."""
+    add_parser = group.add_parser
+
+    def add(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        if name == command:
+            return add_parser(name, **kwargs)
+        add_parser(name, help=kwargs.get("help"))
+        return _Unused()  # type: ignore[return-value]
+
+    group.add_parser = add  # type: ignore[method-assign]
+
+
 def build_parser(
     workset_commands: dict[str, tuple[str, str]] | None = None,
+    *,
+    command: str | None = ALL_COMMANDS,
 ) -> argparse.ArgumentParser:
-    """The full command-line grammar.
+    """The command-line grammar.
 
     :param workset_commands: {command: (workset, summary)}; ``None`` reads the index of
         enabled worksets (``{}`` for none, as with ``--no-worksets``).
+    :param command: build the full grammar of this command only, and a one-line summary of
+        the others (``None``: summaries only, for ``modellab --help``). Building all of it
+        costs about a third of ``--help``'s start-up.
     """
     from modellab.cli._grammar_eval import add_eval_commands
     from modellab.cli._grammar_worksets import (
@@ -169,6 +206,8 @@ def build_parser(
         help="start with no workset loaded (also MODELLAB_NO_WORKSETS=1)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    if command != ALL_COMMANDS:
+        _only(commands, command)
 
     sessions = _add(
         commands,
