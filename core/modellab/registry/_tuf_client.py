@@ -13,7 +13,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modellab._internal.files import atomic_write_bytes
 from modellab.errors import RegistryError
 from modellab.registry._index import Index
 from modellab.registry._layout import (
@@ -165,12 +164,17 @@ class RegistryClient:
     def fetch(self, name: str, dest_dir: Path) -> Path:
         """Copy verified target ``name`` into ``dest_dir``; return the new file's path.
 
+        ``dest_dir`` is scratch space (an install's staging folder): the copy is written
+        plainly, not fsynced, since nothing survives a crash there. A caller that keeps the
+        file must check it again before trusting it after a crash (the installer does).
+
         :raises RegistryError: as :meth:`read`, or when ``dest_dir`` cannot be written.
         """
         data = self.read(name)
         dest = dest_dir / name
         try:
-            atomic_write_bytes(dest, data)
+            dest_dir.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(data)
         except OSError as exc:
             raise RegistryError(f"could not write {dest}: {exc}") from exc
         return dest

@@ -8,10 +8,14 @@ blanket "yes to everything" can never accept a manifest nobody saw.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from modellab.errors import ConsentError
-from modellab.worksets._manifest import WorksetManifest
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from modellab.worksets._manifest import WorksetManifest
 
 __all__ = ["ask_consent", "render_manifest"]
 

@@ -11,9 +11,16 @@
 6. install with uv, by hash, into a staging folder that is renamed into place;
 7. record the consent; 8. enable the hooks.
 
-Any failure before step 6 leaves nothing behind; a failure during it removes the staging
-folder. Every install holds a lock, and a crash (``kill -9``) leaves a record in state
-``installing`` that the next worksets command rolls back.
+uv may start before step 4 ends, but never before step 3: when the user has already agreed
+to this exact manifest from this signer (an earlier consent, or ``--accept-manifest`` with
+the sha256 the signed index pins), uv unpacks the verified wheel into the staging folder
+while steps 4 and 5 run; any failure there stops uv and removes the folder. Without that
+consent, uv starts only after step 5, as the list says.
+
+Any failure before the staging folder is renamed into place leaves nothing behind; a
+failure during uv removes the staging folder. Every install holds a lock, and a crash
+(``kill -9``) leaves a record in state ``installing`` that the next worksets command rolls
+back.
 """
 
 from __future__ import annotations
@@ -21,14 +28,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import zipfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,13 +43,18 @@ from modellab.errors import InstallError, ManifestError, RegistryError, UsageErr
 from modellab.settings import Settings
 from modellab.store import Catalog
 from modellab.worksets._consent import ask_consent
-from modellab.worksets._discovery import MANIFEST_NAME
-from modellab.worksets._manifest import WorksetManifest, load_manifest
 from modellab.worksets._state import INSTALLED, INSTALLING, REMOVING, InstallRecord, WorksetState
 
 if TYPE_CHECKING:
+    from packaging.specifiers import SpecifierSet
+
     from modellab.registry import Release
     from modellab.trust import Verified
+    from modellab.worksets._manifest import WorksetManifest
+
+# The manifest models (pydantic), ``zipfile``, ``packaging`` and ``importlib.metadata`` are
+# imported by the steps that use them, after uv has started when it may start early: the
+# import time then overlaps uv's run instead of adding to it.
 
 __all__ = [
     "Installed",
@@ -111,12 +123,13 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _check_pinned(path: Path, what: str, sha256: str, size: int | None = None) -> None:
-    actual = _sha256(path)
+def _check_sha256(actual: str, name: str, what: str, sha256: str) -> None:
     if actual != sha256:
-        raise RegistryError(
-            f"{what} {path.name}: sha256 {actual} is not the {sha256} the index pins"
-        )
+        raise RegistryError(f"{what} {name}: sha256 {actual} is not the {sha256} the index pins")
+
+
+def _check_pinned(path: Path, what: str, sha256: str, size: int | None = None) -> None:
+    _check_sha256(_sha256(path), path.name, what, sha256)
     if size is not None and path.stat().st_size != size:
         raise RegistryError(
             f"{what} {path.name}: {path.stat().st_size} bytes, the index pins {size}"
@@ -130,6 +143,10 @@ def signer_record(release: Release) -> dict[str, Any]:
 
 def wheel_manifest(wheel: Path) -> tuple[bytes, list[str]]:
     """The ``workset.toml`` the wheel ships, and its ``Requires-Dist`` lines."""
+    import zipfile
+
+    from modellab.worksets._discovery import MANIFEST_NAME
+
     try:
         with zipfile.ZipFile(wheel) as archive:
             names = archive.namelist()
@@ -148,22 +165,45 @@ def wheel_manifest(wheel: Path) -> tuple[bytes, list[str]]:
 
 
 def _requires_dist(metadata_file: bytes) -> list[str]:
-    """The ``Requires-Dist`` values of a wheel's METADATA (its header block).
+    """The ``Requires-Dist`` values of a wheel's METADATA (its header block)."""
+    from modellab.worksets._discovery import metadata_headers
 
-    Read line by line rather than with ``email.parser``, which costs more to import than
-    the rest of this check; a folded (continued) header line is joined to its header.
+    return metadata_headers(metadata_file.decode("utf-8")).get("requires-dist", [])
+
+
+#: A ``Requires-Dist`` value that is a name and version specifiers only: no extras, URL,
+#: parentheses or environment marker. Those are read with ``packaging.specifiers`` alone;
+#: anything else goes to ``packaging.requirements`` (whose grammar costs more to import
+#: than the rest of the check). ``tests/workset_core/test_install_fast_paths.py`` checks that
+#: both readings agree.
+_SIMPLE_REQUIREMENT = re.compile(
+    r"\s*(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?P<specifier>[<>=!~][^;@()\[\]]*)?"
+)
+
+
+def _requirement(line: str) -> tuple[str, SpecifierSet, bool, str]:
+    """One ``Requires-Dist`` value: (name, specifiers, applies here, as shown).
+
+    :raises InstallError: when ``packaging`` cannot read it.
     """
-    headers: list[tuple[str, str]] = []
-    for line in metadata_file.decode("utf-8").splitlines():
-        if not line.strip():
-            break  # the headers end at the first blank line; the description follows
-        if line[0] in " \t" and headers:
-            key, value = headers[-1]
-            headers[-1] = (key, f"{value} {line.strip()}")
-            continue
-        key, _, value = line.partition(":")
-        headers.append((key.strip().lower(), value.strip()))
-    return [value for key, value in headers if key == "requires-dist"]
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    simple = _SIMPLE_REQUIREMENT.fullmatch(line)
+    if simple is not None:
+        try:
+            specifier = SpecifierSet(simple["specifier"] or "")
+        except InvalidSpecifier:
+            pass  # the full parser says what is wrong
+        else:
+            return simple["name"], specifier, True, f"{simple['name']}{specifier}"
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        requirement = Requirement(line)
+    except InvalidRequirement as exc:
+        raise InstallError(f"unreadable dependency {line!r} ({exc})") from None
+    applies = requirement.marker is None or requirement.marker.evaluate({"extra": ""})
+    return requirement.name, requirement.specifier, applies, str(requirement)
 
 
 def _check_dependencies(name: str, requires: list[str]) -> None:
@@ -172,26 +212,28 @@ def _check_dependencies(name: str, requires: list[str]) -> None:
     Shared worksets run in Model Lab's own process, so every dependency must already be
     satisfied there, at the version installed: nothing is upgraded, downgraded or added.
     """
-    from packaging.requirements import InvalidRequirement, Requirement
+    from importlib import metadata
+
+    from modellab.worksets._discovery import installed_version
 
     for line in requires:
         try:
-            requirement = Requirement(line)
-        except InvalidRequirement as exc:
-            raise InstallError(f"{name}: unreadable dependency {line!r} ({exc})") from None
-        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            package, specifier, applies, shown = _requirement(line)
+        except InstallError as exc:
+            raise InstallError(f"{name}: {exc.message}") from None
+        if not applies:
             continue
         try:
-            installed = metadata.version(requirement.name)
+            installed = installed_version(package)
         except metadata.PackageNotFoundError:
             raise InstallError(
-                f"{name} needs {requirement}, which Model Lab's environment does not have; "
+                f"{name} needs {shown}, which Model Lab's environment does not have; "
                 "a shared workset may not add packages to it",
                 hint="publish it with isolation = 'venv', or install the dependency first",
             ) from None
-        if not requirement.specifier.contains(installed, prereleases=True):
+        if not specifier.contains(installed, prereleases=True):
             raise InstallError(
-                f"{name} needs {requirement}, but Model Lab runs with {requirement.name} "
+                f"{name} needs {shown}, but Model Lab runs with {package} "
                 f"{installed}; installing it would change a core dependency",
                 hint="nothing was installed; the workset must accept the core's version",
             )
@@ -209,41 +251,118 @@ def _uv() -> str:
         return found
 
 
-def _run_uv(arguments: list[str]) -> None:
-    result = subprocess.run(
-        [_uv(), *arguments],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "UV_NO_PROGRESS": "1"},
-        check=False,
-    )
-    if result.returncode != 0:
+#: Where uv would look for TLS roots; see :func:`_run_uv`.
+_TLS_SETTINGS = frozenset({"SSL_CERT_FILE", "SSL_CERT_DIR"})
+
+
+def _run_uv(arguments: list[str], job: _UvJob | None = None) -> None:
+    """Run uv to completion; ``job`` (when uv runs in its thread) can stop it."""
+    command = [_uv(), *arguments]
+    # An offline uv opens no connection, yet it reads every certificate in SSL_CERT_FILE and
+    # SSL_CERT_DIR when they are set (about 300 files on a Debian-style system, up to half
+    # of uv's run for one small wheel): offline runs (all of them, today) go without.
+    offline = "--offline" in arguments
+    env = {k: v for k, v in os.environ.items() if not (offline and k in _TLS_SETTINGS)}
+    env["UV_NO_PROGRESS"] = "1"
+    pipes: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    if job is None:
+        process = subprocess.Popen(command, text=True, env=env, **pipes)
+    else:
+        process = job.start(command, env, pipes)
+    stdout, stderr = process.communicate()
+    if job is not None and job.cancelled:
+        raise InstallError("the install was stopped", hint="nothing was installed")
+    if process.returncode != 0:
         # uv's first error line says what failed (a hash mismatch, say); the rest is detail.
-        detail = " ".join((result.stderr or result.stdout).split())[:600]
+        detail = " ".join((stderr or stdout).split())[:600]
         raise InstallError(
-            f"uv refused the install: {detail or 'exit ' + str(result.returncode)}",
+            f"uv refused the install: {detail or 'exit ' + str(process.returncode)}",
             hint="nothing was installed",
         )
 
 
-def _keep(wheel: Path, sha256: str, settings: Settings) -> Path:
-    """Keep the verified wheel at a path named by its sha256 and return that path.
+def _keep(wheel: Path, sha256: str, settings: Settings) -> tuple[Path, bool]:
+    """Keep the verified wheel at a path named by its sha256: that path, and whether the
+    wheel was put there just now.
 
     uv caches a ``file://`` requirement by its location: a stable location lets a reinstall
     or a second environment reuse the unpacked wheel instead of adding a copy each time.
     """
     kept = settings.worksets_dir / ".wheels" / sha256 / wheel.name
     if kept.exists():
-        # Kept by an earlier install: check it, since what uv installs must be what was
-        # verified. A wheel moved there just now was checked on the way in.
-        _check_pinned(kept, "wheel", sha256)
-    else:
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(wheel, kept)
-    return kept
+        # Kept by an earlier install: what uv installs must be what was verified, so check
+        # it. One that differs (damaged by a crash: downloads are not fsynced, or changed)
+        # is replaced by the copy verified just now.
+        try:
+            _check_pinned(kept, "wheel", sha256)
+            return kept, False
+        except RegistryError:
+            pass
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(wheel, kept)
+    return kept, True
 
 
-def _install_files(wheel: Path, sha256: str, isolation: str, staging: Path) -> None:
+def _forget_kept(kept: Path) -> None:
+    """Remove a wheel this install kept, when the install failed."""
+    kept.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        kept.parent.rmdir()
+
+
+class _UvJob:
+    """:func:`_install_files` in a thread, so uv unpacks while the main thread checks.
+
+    uv writes only under the staging folder (and its own cache), so nothing is installed
+    until the folder is renamed into place, which happens only after :meth:`wait`.
+    :meth:`cancel` stops uv and waits for the thread, before the caller removes the folder.
+    """
+
+    def __init__(self, wheel: Path, sha256: str, isolation: str, staging: Path) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[str] | None = None
+        self._error: BaseException | None = None
+        self.cancelled = False
+        self._thread = threading.Thread(
+            target=self._run, args=(wheel, sha256, isolation, staging), name="modellab-uv"
+        )
+        self._thread.start()
+
+    def _run(self, wheel: Path, sha256: str, isolation: str, staging: Path) -> None:
+        try:
+            _install_files(wheel, sha256, isolation, staging, self)
+            shutil.rmtree(staging / "downloads", ignore_errors=True)
+        except BaseException as exc:  # handed to the main thread by wait()
+            self._error = exc
+
+    def start(
+        self, command: list[str], env: dict[str, str], pipes: dict[str, Any]
+    ) -> subprocess.Popen[str]:
+        """Start one uv process, unless the job was cancelled."""
+        with self._lock:
+            if self.cancelled:
+                raise InstallError("the install was stopped", hint="nothing was installed")
+            self._process = subprocess.Popen(command, text=True, env=env, **pipes)
+            return self._process
+
+    def wait(self) -> None:
+        """Wait for uv; raise what stopped it, if anything did."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def cancel(self) -> None:
+        """Stop uv (if it still runs) and wait for the thread to end."""
+        with self._lock:
+            self.cancelled = True
+            if self._process is not None and self._process.poll() is None:
+                self._process.kill()
+        self._thread.join()
+
+
+def _install_files(
+    wheel: Path, sha256: str, isolation: str, staging: Path, job: _UvJob | None = None
+) -> None:
     """Install ``wheel`` (pinned by hash, offline, no dependencies) under ``staging``."""
     requirements = staging / "requirements.txt"
     name = wheel.name.split("-", 1)[0]
@@ -251,7 +370,7 @@ def _install_files(wheel: Path, sha256: str, isolation: str, staging: Path) -> N
     pinned = ["--offline", "--no-index", "--no-deps", "--require-hashes", "-r", str(requirements)]
     if isolation == "venv":
         venv = staging / "venv"
-        _run_uv(["venv", "--offline", "--quiet", "--python", sys.executable, str(venv)])
+        _run_uv(["venv", "--offline", "--quiet", "--python", sys.executable, str(venv)], job)
         site = next(venv.glob("lib/python*/site-packages"))
         # Layered: the workset's own packages first, then the core's (research note §5 C).
         # addsitedir, not plain path lines: the core's own .pth files (an editable install
@@ -259,11 +378,12 @@ def _install_files(wheel: Path, sha256: str, isolation: str, staging: Path) -> N
         core_sites = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
         lines = [f"import site; site.addsitedir({p!r})" for p in core_sites]
         (site / "_modellab_core.pth").write_text("\n".join(lines) + "\n")
-        _run_uv(["pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), *pinned])
+        python = ["--python", str(venv / "bin" / "python")]
+        _run_uv(["pip", "install", "--quiet", *python, *pinned], job)
     else:
         # --python: the target must suit this interpreter, whatever python is on PATH.
         target = ["--target", str(staging / "site"), "--python", sys.executable]
-        _run_uv(["pip", "install", "--quiet", *target, *pinned])
+        _run_uv(["pip", "install", "--quiet", *target, *pinned], job)
     requirements.unlink()
 
 
@@ -331,6 +451,59 @@ def install_workset(
     The caller holds :func:`install_lock`. ``say`` reports progress; ``show`` shows the
     manifest before consent (it must reach the user even when progress is silenced).
     """
+    with _cyclic_gc_paused():
+        return _install_workset(
+            settings,
+            catalog,
+            source,
+            name,
+            version,
+            accept_manifest=accept_manifest,
+            ask=ask,
+            say=say,
+            show=show,
+        )
+
+
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for one install, then restore it as it was.
+
+    An install imports most of what it uses (pydantic, python-tuf, cryptography: some 300
+    modules) and keeps nearly every object they create. The collector, started by
+    allocation counts, would walk that growing heap about a hundred times and find
+    nothing to free (some 18 ms, 5% of an install). Reference counting frees everything
+    else at once, as always. At the end, the objects allocated meanwhile are moved to the
+    oldest generation (``freeze`` then ``unfreeze``: two list moves), so that the first
+    collection afterwards does not walk them all at once either; they stay collectable.
+    Nothing is moved when someone else has frozen objects (a forking server, say).
+    """
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
+        if enabled:
+            gc.enable()
+
+
+def _install_workset(
+    settings: Settings,
+    catalog: Catalog,
+    source: RegistrySource,
+    name: str,
+    version: str | None,
+    *,
+    accept_manifest: str | None,
+    ask: Callable[[str], str] | None,
+    say: Callable[[str], None],
+    show: Callable[[str], None],
+) -> Installed:
     from modellab.trust import key_id_of
 
     recover_interrupted(settings, catalog)
@@ -344,6 +517,8 @@ def install_workset(
     settings.worksets_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".staging-{name}-", dir=settings.worksets_dir))
     location = settings.worksets_dir / name / release.version
+    job: _UvJob | None = None
+    kept: Path | None = None
     try:
         downloads = staging / "downloads"
         downloads.mkdir()
@@ -352,8 +527,6 @@ def install_workset(
         _check_pinned(wheel, "wheel", release.sha256, release.size)
         bundle = source.client.fetch(release.bundle, downloads)
         _check_pinned(bundle, "signature bundle", release.bundle_sha256)
-        manifest_file = source.client.fetch(release.manifest, downloads)
-        _check_pinned(manifest_file, "manifest", release.manifest_sha256)
         key = None
         if release.signer.kind == "pinned-key":
             key = source.client.fetch(f"{release.signer.key_id}.pub.pem", downloads)
@@ -361,9 +534,21 @@ def install_workset(
                 raise RegistryError(f"{key.name}: is not the key {release.signer.key_id}")
         verified = verify_release(release, wheel, bundle, key, source.sigstore_root)
         say(f"Signature verified: {verified.signer.describe()}.")
-        manifest, manifest_sha256 = _checked_manifest(release, manifest_file, wheel)
         signer = signer_record(release)
-        asked = not state.has_consent(name, manifest_sha256, signer)
+        # The signed index pins the manifest's sha256 (the bytes are checked against it
+        # below), so whether the user already agreed to this manifest from this signer is
+        # known before it is read. Then, and only then (no prompt can follow), uv starts
+        # now on the verified wheel and works while the manifest and dependencies are checked.
+        pinned = release.manifest_sha256
+        asked = not state.has_consent(name, pinned, signer)
+        if not asked or (accept_manifest is not None and accept_manifest.lower() == pinned):
+            wheel, moved = _keep(wheel, release.sha256, settings)
+            kept = wheel if moved else None
+            job = _UvJob(wheel, release.sha256, release.isolation, staging)
+        manifest_data = source.client.read(release.manifest)  # bytes: no file to clean up
+        actual = hashlib.sha256(manifest_data).hexdigest()
+        _check_sha256(actual, release.manifest, "manifest", release.manifest_sha256)
+        manifest, manifest_sha256 = _checked_manifest(release, manifest_data, wheel)
         if asked:
             ask_consent(
                 manifest,
@@ -387,15 +572,24 @@ def install_workset(
             updated_at="",
         )
         say(f"Installing with uv ({record.isolation}) ...")
-        wheel = _keep(wheel, release.sha256, settings)
-        _install_files(wheel, release.sha256, record.isolation, staging)
-        shutil.rmtree(downloads)
+        if job is None:
+            wheel, moved = _keep(wheel, release.sha256, settings)
+            kept = wheel if moved else None
+            _install_files(wheel, release.sha256, record.isolation, staging)
+            shutil.rmtree(downloads)
+        else:
+            job.wait()
+        kept = None  # installed from: kept for the next install
         _move_into_place(state, record, previous, staging, location)
         if asked:
             state.record_consent(name, release.version, manifest_sha256, signer)
         state.finish(name, enabled=True)
     except BaseException:
+        if job is not None:
+            job.cancel()
         shutil.rmtree(staging, ignore_errors=True)
+        if kept is not None:  # put there by this install, which failed before using it
+            _forget_kept(kept)
         raise
     return Installed(
         name,
@@ -408,10 +602,10 @@ def install_workset(
     )
 
 
-def _checked_manifest(
-    release: Release, manifest_file: Path, wheel: Path
-) -> tuple[WorksetManifest, str]:
-    data = manifest_file.read_bytes()
+def _checked_manifest(release: Release, data: bytes, wheel: Path) -> tuple[WorksetManifest, str]:
+    from modellab.worksets._discovery import MANIFEST_NAME
+    from modellab.worksets._manifest import load_manifest
+
     manifest, digest = load_manifest(data, release.manifest)
     if (manifest.name, manifest.version) != (release.name, release.version):
         raise ManifestError(

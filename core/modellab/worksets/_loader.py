@@ -12,13 +12,20 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pluggy
-
-from modellab.settings import Settings
 from modellab.store import Catalog
-from modellab.worksets._discovery import Found, find_in
 from modellab.worksets._state import INSTALLED, InstallRecord, WorksetState
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from modellab.settings import Settings
+    from modellab.worksets._discovery import Found
+
+# pluggy and the discovery module (importlib.metadata, the manifest models) are imported
+# when used: ``worksets install`` imports this module before it starts uv, and reads
+# manifests only after.
 
 __all__ = [
     "Active",
@@ -51,6 +58,8 @@ def site_of(record: InstallRecord) -> Path:
 
 def check(state: WorksetState, record: InstallRecord) -> tuple[Found | None, str | None]:
     """The workset's entry point if it may run, else why not (no workset code is run)."""
+    from modellab.worksets._discovery import find_in
+
     if record.state != INSTALLED:
         return None, f"install is {record.state} (interrupted); run any worksets command"
     found = find_in(site_of(record)).get(record.name)
