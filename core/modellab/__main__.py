@@ -1,7 +1,5 @@
 """``python -m modellab``: the same entry point as the ``modellab`` command."""
 
-import sys
+from modellab.cli import run_command
 
-from modellab.cli import main
-
-sys.exit(main())
+run_command()

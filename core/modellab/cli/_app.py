@@ -164,7 +164,8 @@ def _only(group: argparse._SubParsersAction[argparse.ArgumentParser], command: s
     def add(name: str, **kwargs: Any) -> argparse.ArgumentParser:
         if name == command:
             return add_parser(name, **kwargs)
-        add_parser(name, help=kwargs.get("help"))
+        # Our formatter here too: argparse's own imports shutil (4 ms) to size the terminal.
+        add_parser(name, help=kwargs.get("help"), formatter_class=_HelpFormatter)
         return _Unused()  # type: ignore[return-value]
 
     group.add_parser = add  # type: ignore[method-assign]
