@@ -217,8 +217,8 @@ def test_browser_dom_has_tables_and_one_mark_per_slice(comparison, rendered, tmp
     assert "script" not in tags
     assert "img" not in tags
     assert parsed.title == "qwen-ft-v3 vs qwen-base: Model Lab eval"
-    # A table per slice key, the run table and the per-case table.
-    assert tags.count("table") == len(comparison["slices"]) + 2
+    # A table per slice key, the run table, the per-session and the per-case table.
+    assert tags.count("table") == len(comparison["slices"]) + 3
     assert tags.count("svg") == 1
     marks = [a for t, a in parsed.tags if t == "g" and "mark" in a.get("class", "").split()]
     slices = [(k, v) for k, values in comparison["slices"].items() for v in values]

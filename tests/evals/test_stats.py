@@ -298,7 +298,7 @@ def test_json_has_exactly_the_documented_shape():
     data = compare(random_cases(3), resamples=300, seed=11).to_json()
     assert set(data) == {
         "n", "sessions", "candidate_score", "baseline_score", "difference", "ci",
-        "mcnemar", "mde", "alpha", "power", "slices", "per_case",
+        "mcnemar", "mde", "alpha", "power", "slices", "per_session", "per_case",
     }  # fmt: skip
     assert data["ci"] == {**data["ci"], "level": 0.95, "resamples": 300, "seed": 11}
     assert set(data["ci"]) == {"level", "low", "high", "resamples", "seed", "cluster"}
@@ -319,6 +319,21 @@ def test_json_has_exactly_the_documented_shape():
     assert len(data["per_case"]) == data["n"]
     # Plain JSON: no NaN or infinity sneaks in, and it round-trips.
     assert json.loads(json.dumps(data, allow_nan=False)) == data
+
+
+def test_per_session_sums_each_session_worst_first():
+    cases = [
+        case("a", "s1", 1.0, 0.0),
+        case("b", "s1", 0.5, 0.5),
+        case("c", "s2", 0.0, 1.0),
+        case("d", "s3", 0.5, 0.5),
+    ]
+    rows = compare(cases, resamples=50).to_json()["per_session"]
+    assert [r["session_id"] for r in rows] == ["s2", "s3", "s1"]
+    s1 = rows[-1]
+    assert (s1["n"], s1["candidate"], s1["baseline"], s1["difference"]) == (2, 0.75, 0.25, 0.5)
+    assert (s1["candidate_passed"], s1["baseline_passed"]) == (1, 0)
+    assert sum(r["n"] for r in rows) == len(cases)
 
 
 def test_scores_are_means_and_the_difference_is_theirs():

@@ -82,6 +82,17 @@ def render_terminal(
             f" at one-sided alpha {c['alpha']:g})",
         ),
     ]
+    sessions = c.get("per_session", [])
+    if sessions:
+        better = sum(1 for s in sessions if s["difference"] > 0)
+        worse = sum(1 for s in sessions if s["difference"] < 0)
+        rows.append(
+            (
+                "Sessions",
+                f"candidate better in {better}, worse in {worse}, even in "
+                f"{len(sessions) - better - worse} (each session in --json and --html)",
+            )
+        )
     out = [f"{name:<11} {value}" for name, value in rows]
     for key, values in c["slices"].items():
         out.append("")
@@ -166,6 +177,8 @@ def render_html(comparison_json: Mapping[str, Any], meta: Mapping[str, object]) 
             _slice_table(key, values, level) for key, values in c["slices"].items()
         ),
         meta_table=_meta_table(meta),
+        session_count=f"{len(c.get('per_session', [])):,}",
+        session_table=_session_table(c.get("per_session", [])),
         case_count=f"{len(c['per_case']):,}",
         case_table=_case_table(c["per_case"]),
         footer=_e(
@@ -396,6 +409,26 @@ def _meta_table(meta: Mapping[str, object]) -> str:
             for key in dict.fromkeys([*candidate, *baseline])
         )
     return '<table class="meta"><tbody>' + "\n".join(rows) + "</tbody></table>"
+
+
+def _session_table(sessions: Sequence[Mapping[str, Any]]) -> str:
+    head = (
+        '<th>session</th><th class="num">cases</th><th class="num">candidate</th>'
+        '<th class="num">baseline</th><th class="num">difference</th>'
+        '<th class="num">passed (candidate / baseline)</th>'
+    )
+    body = []
+    for row in sessions:
+        kind = "gain" if row["difference"] > 0 else "loss" if row["difference"] < 0 else ""
+        body.append(
+            f'<tr class="{kind}"><td class="text">{_e(row["session_id"])}</td>'
+            f'<td class="num">{row["n"]}</td>'
+            f'<td class="num">{_score(row["candidate"])}</td>'
+            f'<td class="num">{_score(row["baseline"])}</td>'
+            f'<td class="num">{_signed(row["difference"])}</td>'
+            f'<td class="num">{row["candidate_passed"]} / {row["baseline_passed"]}</td></tr>'
+        )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>" + "\n".join(body) + "</tbody></table>"
 
 
 def _case_table(cases: Sequence[Mapping[str, Any]]) -> str:

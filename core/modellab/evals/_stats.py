@@ -147,6 +147,27 @@ class Comparison:
     slices: Mapping[str, Mapping[str, SliceResult]]
     cases: tuple[PairedCase, ...]
 
+    def per_session(self) -> list[dict[str, Any]]:
+        """Each session's cases summed up, the sessions where the candidate lost most first."""
+        groups: dict[str, list[PairedCase]] = {}
+        for case in self.cases:
+            groups.setdefault(case.session_id, []).append(case)
+        rows = []
+        for session_id, cases in groups.items():
+            candidate, baseline, difference = _means(cases)
+            rows.append(
+                {
+                    "session_id": session_id,
+                    "n": len(cases),
+                    "candidate": candidate,
+                    "baseline": baseline,
+                    "difference": difference,
+                    "candidate_passed": sum(c.candidate_passed for c in cases),
+                    "baseline_passed": sum(c.baseline_passed for c in cases),
+                }
+            )
+        return sorted(rows, key=lambda row: (row["difference"], row["session_id"]))
+
     def to_json(self) -> dict[str, Any]:
         """The comparison as plain JSON types, in the shape the promotion gate reads."""
         return {
@@ -177,6 +198,7 @@ class Comparison:
                 key: {value: result.to_json() for value, result in values.items()}
                 for key, values in self.slices.items()
             },
+            "per_session": self.per_session(),
             "per_case": [
                 {
                     "case_id": case.case_id,
