@@ -9,6 +9,9 @@ One command runs everything and writes ``bench/results/latest.json``::
     uv run python bench/run.py --only worksets # just workset installs (bench/worksets.py)
     uv run python bench/run.py --only datasets # dataset build memory (bench/datasets.py;
                                                # minutes, so not part of the full run)
+    uv run python bench/run.py --only evals    # eval runner throughput (bench/evals.py;
+                                               # needs the model server, about 6 minutes,
+                                               # so not part of the full run)
     uv run python bench/run.py --size-mb 128 --small-mb 32   # quick smoke run
 
 Targets (exit status 1 if any fails):
@@ -26,7 +29,11 @@ Targets (exit status 1 if any fails):
 * worksets (``bench/worksets.py``): ``modellab worksets install`` of a pure-Python workset
   from a local registry, warm uv cache, takes at most 1/4 of the time of ``pip install`` of
   the same wheel (best of N each, interleaved), and ``python -m modellab --help`` with every
-  workset installed is at most 3x ``python -c pass``.
+  workset installed is at most 3x ``python -c pass``;
+* datasets (``bench/datasets.py``): ``modellab dataset build`` streams: peak RSS on a 1 GiB
+  export is within 1.5x (or +64 MiB) of the peak on a small one;
+* evals (``bench/evals.py``): ``modellab eval run`` at concurrency N reaches at least 90% of
+  the throughput of a plain load generator on the same llama-cpp-python server.
 
 Every measured command runs in a fresh process started with this interpreter (the
 workspace venv). Peak RSS is ``ru_maxrss`` of that child, read with ``os.wait4``.
@@ -37,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
 import json
 import os
 import platform
@@ -446,64 +454,26 @@ def startup(repeats: int, module: str = "modellab", results_dir: Path = RESULTS)
 
 
 # --------------------------------------------------------------------------------------
-# Redaction speed (bench/redact.py, in a fresh process)
+# Benchmarks with a script of their own (bench/<name>.py), each in a fresh process
 
 
-def run_redact(seed: int) -> dict[str, Any]:
-    """``bench/redact.py`` in a fresh process; its JSON report, or ``{"error": ...}``."""
+def run_child(
+    script: str, args: list[str], *, timeout_s: float = COMMAND_TIMEOUT_S
+) -> dict[str, Any]:
+    """``bench/<script> ARGS --json FILE`` in a fresh process; its report, or ``{"error": ...}``.
+
+    The report gains the child's wall time and peak RSS.
+    """
     DATA.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="redact-", dir=DATA) as tmp:
-        out = Path(tmp) / "redact.json"
-        proc = run_measured(
-            [sys.executable, str(BENCH / "redact.py"), "--seed", str(seed), "--json", str(out)],
-            child_env(),
-        )
+    with tempfile.TemporaryDirectory(prefix=f"{Path(script).stem}-", dir=DATA) as tmp:
+        out = Path(tmp) / "report.json"
+        argv = [sys.executable, str(BENCH / script), *args, "--json", str(out)]
+        proc = run_measured(argv, child_env(), timeout=timeout_s)
         if not out.is_file():
             return {"error": proc.brief()}
         report: dict[str, Any] = json.loads(out.read_text())
     report["wall_s"] = round(proc.wall_s, 1)
     report["peak_rss_mib"] = round(proc.peak_rss_mib, 1)
-    return report
-
-
-# --------------------------------------------------------------------------------------
-# Workset installs and --help with worksets (bench/worksets.py, in a fresh process)
-
-
-def run_worksets(results_dir: Path = RESULTS) -> dict[str, Any]:
-    """``bench/worksets.py`` in a fresh process; its JSON report, or ``{"error": ...}``.
-
-    Its ``-X importtime`` trace of one install goes to ``worksets-importtime.txt`` beside
-    the results.
-    """
-    DATA.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="worksets-report-", dir=DATA) as tmp:
-        out = Path(tmp) / "worksets.json"
-        argv = [sys.executable, str(BENCH / "worksets.py"), "--json", str(out)]
-        proc = run_measured([*argv, "--traces", str(results_dir)], child_env())
-        if not out.is_file():
-            return {"error": proc.brief()}
-        report: dict[str, Any] = json.loads(out.read_text())
-    report["wall_s"] = round(proc.wall_s, 1)
-    return report
-
-
-# --------------------------------------------------------------------------------------
-# Dataset build memory (bench/datasets.py, in a fresh process)
-
-
-def run_datasets(size_mb: int, small_mb: int, seed: int) -> dict[str, Any]:
-    """``bench/datasets.py`` in a fresh process; its JSON report, or ``{"error": ...}``."""
-    DATA.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="datasets-report-", dir=DATA) as tmp:
-        out = Path(tmp) / "datasets.json"
-        sizes = ["--size-mb", str(size_mb), "--small-mb", str(small_mb), "--seed", str(seed)]
-        argv = [sys.executable, str(BENCH / "datasets.py"), *sizes, "--json", str(out)]
-        proc = run_measured(argv, child_env(), timeout=3 * COMMAND_TIMEOUT_S)
-        if not out.is_file():
-            return {"error": proc.brief()}
-        report: dict[str, Any] = json.loads(out.read_text())
-    report["wall_s"] = round(proc.wall_s, 1)
     return report
 
 
@@ -581,7 +551,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--skip-memory", action="store_true", help="do not run the small corpus")
     ap.add_argument(
-        "--only", choices=("startup", "throughput", "memory", "redact", "worksets", "datasets")
+        "--only",
+        choices=("startup", "throughput", "memory", "redact", "worksets", "datasets", "evals"),
     )
     ap.add_argument("--keep", action="store_true", help="keep catalog and export folders")
     ap.add_argument("--startup-repeats", type=int, default=15)
@@ -597,6 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     do_worksets = args.only in (None, "worksets")
     # Minutes on a 1 GiB export (bench/datasets.py), so only when asked for.
     do_datasets = args.only == "datasets"
+    do_evals = args.only == "evals"
 
     t_start = time.perf_counter()
     report: dict[str, Any] = {
@@ -782,45 +754,69 @@ def main(argv: list[str] | None = None) -> int:
             if small_run.error:
                 print(f"  error: {small_run.error}")
 
-    if do_redact:
-        print("[redact] scanner vs detect-secrets on session content strings ...", flush=True)
-        rd = run_redact(args.seed)
-        if "error" in rd:
-            results["redact"] = rd
-            verdicts["redact_speed"] = "ERROR"
-            rows.append(("redaction speed", "-", "did not run", "ERROR"))
-            print(f"  error: {rd['error']}")
-        else:
-            results["redact"] = rd
-            verdicts.update(rd["verdicts"])
-            rows.extend(redact_bench.table_rows(rd))
-
-    if do_worksets:
-        print("[worksets] install vs pip install; --help with worksets ...", flush=True)
-        ws = run_worksets(args.output.parent)
-        results["worksets"] = ws
-        if "error" in ws:
-            verdicts["workset_install"] = "ERROR"
-            verdicts["worksets_help"] = "ERROR"
-            rows.append(("workset install / --help", "-", "did not run", "ERROR"))
-            print(f"  error: {ws['error']}")
-        else:
-            verdicts.update(ws["verdicts"])
-            rows.extend(worksets_bench.table_rows(ws))
-
-    if do_datasets:
-        print("[datasets] dataset build on a small and a big approved export ...", flush=True)
-        ds = run_datasets(args.size_mb, args.small_mb, args.seed)
-        results["datasets"] = ds
-        if "error" in ds:
-            verdicts["dataset_memory"] = "ERROR"
-            rows.append(("dataset build memory", "-", "did not run", "ERROR"))
-            print(f"  error: {ds['error']}")
-        else:
-            import datasets as datasets_bench  # it imports this module, so not at the top
-
-            verdicts.update(ds["verdicts"])
-            rows.extend(datasets_bench.table_rows(ds))
+    # (key, what it does, script, its arguments, timeout, verdicts it gives)
+    parts = [
+        (
+            "redact",
+            "scanner vs detect-secrets on session content strings",
+            "redact.py",
+            ["--seed", str(args.seed)],
+            COMMAND_TIMEOUT_S,
+            ["redact_speed"],
+        ),
+        (
+            "worksets",
+            "install vs pip install; --help with worksets",
+            "worksets.py",
+            ["--traces", str(args.output.parent)],
+            COMMAND_TIMEOUT_S,
+            ["workset_install", "worksets_help"],
+        ),
+        (
+            "datasets",
+            "dataset build on a small and a big approved export",
+            "datasets.py",
+            [
+                "--size-mb",
+                str(args.size_mb),
+                "--small-mb",
+                str(args.small_mb),
+                "--seed",
+                str(args.seed),
+            ],
+            3 * COMMAND_TIMEOUT_S,
+            ["dataset_memory"],
+        ),
+        (
+            "evals",
+            "eval runner vs a plain load generator on the real model server",
+            "evals.py",
+            [],
+            COMMAND_TIMEOUT_S,
+            ["eval_runner_throughput"],
+        ),
+    ]
+    chosen = {
+        "redact": do_redact,
+        "worksets": do_worksets,
+        "datasets": do_datasets,
+        "evals": do_evals,
+    }
+    for key, what, script, script_args, timeout_s, verdict_keys in parts:
+        if not chosen[key]:
+            continue
+        print(f"[{key}] {what} ...", flush=True)
+        part = run_child(script, script_args, timeout_s=timeout_s)
+        results[key] = part
+        if "error" in part:
+            verdicts.update(dict.fromkeys(verdict_keys, "ERROR"))
+            rows.append((what, "-", "did not run", "ERROR"))
+            print(f"  error: {part['error']}")
+            continue
+        # Imported here: datasets.py imports this module, and evals.py needs the model server.
+        module = importlib.import_module(Path(script).stem)
+        verdicts.update(part["verdicts"])
+        rows.extend(module.table_rows(part))
 
     report["wall_s"] = round(time.perf_counter() - t_start, 1)
     args.output.parent.mkdir(parents=True, exist_ok=True)
