@@ -98,6 +98,8 @@ def test_eval_then_promote_then_rollback(
                 "coder-ft",
                 "--against",
                 "current",
+                "--context-window",
+                "16384",
                 "--json",
             ]
         )
@@ -108,7 +110,8 @@ def test_eval_then_promote_then_rollback(
     assert report["baseline"]["endpoint"] == old.base_url
     assert report["baseline"]["model"] == "old-model"
 
-    assert main(["promote", "--if-better", "--context-window", "16384", "--json"]) == 0
+    # The window given to `eval run` was recorded with the run; promote needs no flag.
+    assert main(["promote", "--if-better", "--json"]) == 0
     capsys.readouterr()
     written = tomllib.loads(config.read_text())
     name = written["provider"]

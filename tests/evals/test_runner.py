@@ -45,6 +45,12 @@ def test_recorded_scores_everything(suite_dir: Path, capsys: pytest.CaptureFixtu
     assert main(["eval", "runs", "--json"]) == 0
     runs = json.loads(capsys.readouterr().out)
     assert [r["status"] for r in runs] == ["finished"] and runs[0]["endpoint"] is None
+    run_id = runs[0]["id"]
+    # A unique prefix names the run; '_' and '%' are not wildcards.
+    assert main(["eval", "compare", run_id[:17], run_id, "--json"]) == 0
+    wildcard = run_id[:8] + "_" + run_id[9:]
+    assert main(["eval", "compare", wildcard, run_id]) == 12
+    assert "no eval run matches" in capsys.readouterr().err
 
 
 def test_against_recorded_compares_on_the_same_cases(

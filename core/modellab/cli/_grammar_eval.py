@@ -60,6 +60,14 @@ def _model_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
         "logged or stored)",
     )
     parser.add_argument(
+        f"--{prefix}context-window",
+        dest=f"{dest}context_window",
+        type=int,
+        metavar="N",
+        help="the tokens the server accepts, recorded with the run so that 'promote' can "
+        "write it into CodeWhale's config (default: the provider table's context_window)",
+    )
+    parser.add_argument(
         f"--{prefix}label",
         dest=f"{dest}label",
         metavar="TEXT",

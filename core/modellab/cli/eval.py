@@ -52,7 +52,7 @@ def _endpoint(args: argparse.Namespace, prefix: str = "") -> Endpoint | None:
     values = {k: getattr(args, f"{prefix}{k}") for k in ("model", "base_url", "provider")}
     if not any(values.values()):
         return None
-    return endpoint_from_args(
+    endpoint = endpoint_from_args(
         model=values["model"],
         base_url=values["base_url"],
         provider=values["provider"],
@@ -60,6 +60,18 @@ def _endpoint(args: argparse.Namespace, prefix: str = "") -> Endpoint | None:
         label=getattr(args, f"{prefix}label"),
         config_path=settings_from_args(args).codewhale_config_path,
     )
+    return _with_window(endpoint, getattr(args, f"{prefix}context_window"))
+
+
+def _with_window(endpoint: Endpoint, window: int | None) -> Endpoint:
+    """``--context-window`` overrides what CodeWhale's provider table says."""
+    from modellab.errors import UsageError
+
+    if window is None:
+        return endpoint
+    if window < 1:
+        raise UsageError(f"--context-window: {window} must be a positive number of tokens")
+    return dataclasses.replace(endpoint, context_window=window)
 
 
 def _baseline(args: argparse.Namespace) -> Endpoint | None:
@@ -72,7 +84,7 @@ def _baseline(args: argparse.Namespace) -> Endpoint | None:
     if explicit is not None:
         raise UsageError("give --against or the --baseline-* options, not both")
     against: str = args.against
-    return endpoint_from_args(
+    endpoint = endpoint_from_args(
         model=RECORDED if against == RECORDED else None,
         base_url=None,
         provider=None if against == RECORDED else against,
@@ -80,6 +92,7 @@ def _baseline(args: argparse.Namespace) -> Endpoint | None:
         label=args.baseline_label,
         config_path=settings_from_args(args).codewhale_config_path,
     )
+    return _with_window(endpoint, args.baseline_context_window)
 
 
 def _announce(endpoint: Endpoint, cases: int) -> None:

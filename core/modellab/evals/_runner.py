@@ -289,7 +289,11 @@ def run_suite(
     if limits.concurrency < 1:
         raise EvalError(f"--concurrency: {limits.concurrency} must be at least 1")
     store.ensure_suite(suite.id, str(suite.path.resolve()), suite.manifest)
-    run, resumed = store.open_run(suite.id, endpoint, sampling.to_json(), fresh=fresh)
+    settings = sampling.to_json()
+    if endpoint.context_window is not None:
+        # Recorded so that promotion can write it into CodeWhale's provider table.
+        settings["context_window"] = endpoint.context_window
+    run, resumed = store.open_run(suite.id, endpoint, settings, fresh=fresh)
     done = store.answered(run.id)
     todo = [case for case in suite.cases if case.id not in done]
     bar = Progress(f"eval {endpoint.label}", len(suite.cases), enabled=progress, unit="cases")

@@ -124,8 +124,8 @@ class RunStore:
         """A run by id, or by a unique prefix of one."""
         rows = self.catalog.query(
             "SELECT id, suite_id, label, model, endpoint, settings, status, started_at, "
-            "finished_at FROM eval_runs WHERE id = ? OR id LIKE ? ORDER BY id LIMIT 2",
-            (ref, ref.replace("%", "") + "%"),
+            "finished_at FROM eval_runs WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 2",
+            (len(ref), ref),
         )
         exact = [row for row in rows if row[0] == ref]
         if not rows or (len(rows) > 1 and not exact):
