@@ -177,9 +177,10 @@ def _summary(stats: dict[str, Any], cid: str, candidate: Any, baseline: Any) -> 
     ci = stats["ci"]
     p = stats.get("mcnemar", {}).get("p_value")
     p_text = f", McNemar p = {p:.3g}" if isinstance(p, int | float) else ""
+    where = f"{candidate.model} at {candidate.endpoint}" if candidate.endpoint else "no endpoint"
     return (
-        f"Comparison {cid}: candidate {candidate.label!r} ({candidate.model} at "
-        f"{candidate.endpoint}) against baseline {baseline.label!r}, {stats['n']} cases: "
+        f"Comparison {cid}: candidate {candidate.label!r} ({where}) "
+        f"against baseline {baseline.label!r}, {stats['n']} cases: "
         f"difference {stats['difference']:+.3f} (ci {ci['low']:.3f} to {ci['high']:.3f}{p_text})"
     )
 
