@@ -117,7 +117,14 @@ def load_worksets(
         manifest = workset.found.manifest
         if (only is not None and name != only) or manifest is None:
             continue
-        if hook not in manifest.hooks.implements or workset.record.isolation == "venv":
+        if hook not in manifest.hooks.implements:
+            continue
+        if workset.record.isolation == "venv":
+            # Never imported here: a stand-in answers by running the hook in its venv.
+            from modellab.worksets._venv_proxy import proxy_plugin
+
+            python = Path(workset.record.location) / "venv" / "bin" / "python"
+            manager.register(proxy_plugin(name, python, [hook]), name=f"workset:{name}")
             continue
         # Appended, never prepended: the core's own packages always win. The install
         # refused any workset whose dependencies would need other versions of them.

@@ -13,7 +13,14 @@ import re
 import tomllib
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from modellab.errors import ManifestError
 
@@ -31,6 +38,19 @@ KNOWN_HOOKS = frozenset(
         "modellab_train",
         "modellab_finetune_remote",
         "modellab_eval",
+        "modellab_serve",
+    }
+)
+
+#: Hooks a ``venv`` workset may implement: those whose arguments and result are plain data,
+#: so they can be answered in the workset's own process (``modellab.worksets._venv_proxy``).
+VENV_HOOKS = frozenset(
+    {
+        "modellab_run_command",
+        "modellab_export",
+        "modellab_redaction_rules",
+        "modellab_train",
+        "modellab_finetune_remote",
         "modellab_serve",
     }
 )
@@ -116,6 +136,17 @@ class WorksetManifest(_Strict):
     requirements: Requirements = Requirements()
     hooks: Hooks = Hooks()
     commands: list[Command] = []
+
+    @model_validator(mode="after")
+    def _venv_hooks(self) -> WorksetManifest:
+        if self.requirements.isolation == "venv":
+            live = sorted(set(self.hooks.implements) - VENV_HOOKS)
+            if live:
+                raise ValueError(
+                    f"hooks.implements: {', '.join(live)} cannot run in a workset with "
+                    'isolation = "venv" (their arguments are live objects); use "shared"'
+                )
+        return self
 
     @property
     def name(self) -> str:
