@@ -124,6 +124,11 @@ def test_refusals_are_recorded_as_failures(
         )
     assert code == 0 and isinstance(report, dict) and report["cases"] == TOTAL
     assert len(server.requests) == TOTAL  # a 400 is not retried
+    # Per session: the beta sessions were refused throughout, and are listed first.
+    sessions = report["per_session"]
+    assert [r["session_id"][:6] for r in sessions] == ["s-beta"] * 2 + ["s-alph"] * 2
+    assert [r["refused"] for r in sessions] == [CASES_PER_SESSION] * 2 + [0, 0]
+    assert sessions[0]["score"] == 0.0 and sessions[-1]["cases"] == CASES_PER_SESSION
     from modellab.evals import RunStore
     from modellab.settings import Settings
     from modellab.store import Catalog

@@ -163,27 +163,69 @@ def cmd_run(args: argparse.Namespace) -> int:
         store = RunStore(catalog)
         first = _run_one(args, suite, candidate, store, graders)
         if baseline is None:
-            scores = _run_scores(store, first.run_id)
-            if args.json:
-                emit_json(
-                    {
-                        "candidate_run": first.run_id,
-                        "suite_id": suite.id,
-                        "resumed": first.resumed,
-                        "answered_now": first.answered,
-                        "refused_now": first.refused,
-                        "elapsed_s": round(first.elapsed_s, 4),
-                        **scores,
-                    }
-                )
-            else:
-                print(
-                    f"Score {scores['score']:.3f}, {scores['pass_rate']:.1%} of "
-                    f"{scores['cases']} cases passed."
-                )
-            return 0
+            return _report_one(args, store, suite.id, first)
         second = _run_one(args, suite, baseline, store, graders)
         return _compare(args, store, first.run_id, second.run_id)
+
+
+def _per_session(store: RunStore, run_id: str) -> list[dict[str, Any]]:
+    """Each session's cases, mean score and passes in one run, the weakest first."""
+    groups: dict[str, list[Any]] = {}
+    for result in store.results(run_id).values():
+        groups.setdefault(result.session_id, []).append(result)
+    rows = [
+        {
+            "session_id": session_id,
+            "cases": len(results),
+            "score": sum(r.score for r in results) / len(results),
+            "passed": sum(r.passed for r in results),
+            "refused": sum(r.status == "refused" for r in results),
+        }
+        for session_id, results in groups.items()
+    ]
+    return sorted(rows, key=lambda row: (row["score"], row["session_id"]))
+
+
+#: Sessions listed on the terminal after a single run (all of them are in --json).
+_SESSIONS_SHOWN = 10
+
+
+def _report_one(args: argparse.Namespace, store: RunStore, suite_id: str, run: Any) -> int:
+    from modellab._internal.term import render_table
+
+    scores = _run_scores(store, run.run_id)
+    sessions = _per_session(store, run.run_id)
+    if args.json:
+        emit_json(
+            {
+                "candidate_run": run.run_id,
+                "suite_id": suite_id,
+                "resumed": run.resumed,
+                "answered_now": run.answered,
+                "refused_now": run.refused,
+                "elapsed_s": round(run.elapsed_s, 4),
+                **scores,
+                "per_session": sessions,
+            }
+        )
+        return 0
+    print(
+        f"Score {scores['score']:.3f}, {scores['pass_rate']:.1%} of {scores['cases']} cases passed."
+    )
+    shown = sessions[:_SESSIONS_SHOWN]
+    print("\nWeakest sessions" if len(sessions) > len(shown) else "\nBy session")
+    print(
+        render_table(
+            ["session", "cases", "score", "passed", "refused"],
+            [
+                [r["session_id"], r["cases"], round(r["score"], 3), r["passed"], r["refused"]]
+                for r in shown
+            ],
+        )
+    )
+    if len(sessions) > len(shown):
+        print(f"({len(sessions) - len(shown)} more sessions in --json)")
+    return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
