@@ -107,6 +107,20 @@ def add_registry_commands(commands: _Group, add: _Add) -> None:
     keys.add_argument(
         "--signing", action="store_true", help="an ECDSA P-256 key to sign wheels with instead"
     )
+    keys.add_argument(
+        "--root-keys",
+        type=int,
+        default=1,
+        metavar="N",
+        help="give the root role N keys (root.pem, root-2.pem, ...); default 1",
+    )
+    keys.add_argument(
+        "--root-threshold",
+        type=int,
+        default=1,
+        metavar="T",
+        help="how many root keys must sign each root version (e.g. 2 of 3); default 1",
+    )
     init = add(sub, "init", help="create an empty registry signed with the role keys")
     init.add_argument("registry", metavar="REGISTRY")
     init.add_argument("--keys", required=True, metavar="DIR")

@@ -51,9 +51,14 @@ def cmd_keys(args: argparse.Namespace) -> int:
         return 0
     from modellab.registry import create_keys
 
-    roles = create_keys(keys_dir)
+    roles = create_keys(keys_dir, root_keys=args.root_keys, root_threshold=args.root_threshold)
     for role, key_id in roles.items():
         print(f"  {role:<9} {key_id}")
+    if args.root_keys > 1:
+        print(
+            f"  root has {args.root_keys} keys (root.pem, root-2.pem, ...); each new root "
+            f"version needs {args.root_threshold} of them."
+        )
     print(f"TUF role keys written to {keys_dir}. Keep them out of the registry folder.")
     return 0
 

@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from modellab._internal.files import atomic_write_bytes
 from modellab.errors import RegistryError
-from modellab.registry._keys import load_signers, promote_pending_keys, stage_pending_keys
+from modellab.registry._keys import (
+    load_root_extras,
+    load_signers,
+    promote_pending_keys,
+    stage_pending_keys,
+)
 from modellab.registry._layout import (
     METADATA_DIR,
     ROLES,
@@ -167,14 +172,20 @@ class RegistryRepository:
                 hint="a registry is initialised once; re-sign it with: modellab registry resign",
             )
         signers = load_signers(self.keys_dir)
+        extra_roots, threshold = load_root_extras(self.keys_dir)
         expires = _expiries(expires_days)
         # consistent_snapshot: files are published under versioned / hashed names, so a
         # client never mixes a new snapshot with an old targets file during an update.
         root = Root(expires=expires["root"], consistent_snapshot=True)
         for role in ROLES:
             root.add_key(signers[role].public_key, role)
+        for signer in extra_roots:
+            root.add_key(signer.public_key, "root")
+        root.roles["root"].threshold = threshold
         root_md = Metadata(root)
         root_md.sign(signers["root"])
+        for signer in extra_roots:
+            root_md.sign(signer, append=True)
         targets_md = Metadata(Targets(expires=expires["targets"]))
         targets_md.sign(signers["targets"])
         snapshot_md = Metadata(Snapshot(expires=expires["snapshot"]))  # names targets v1
@@ -282,6 +293,10 @@ class RegistryRepository:
         root.expires = expires["root"]
         new_root_md = Metadata(root)
         new_root_md.sign(old_signers["root"])
+        # The other root keys sign too: clients need the threshold of the old root's keys
+        # (to trust the new version) and of the new one's (to use it).
+        for signer in load_root_extras(self.keys_dir)[0]:
+            new_root_md.sign(signer, append=True)
         if "root" in staged:
             new_root_md.sign(staged["root"], append=True)
         self._write(f"{root.version}.root.json", new_root_md)
