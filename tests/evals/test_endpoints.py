@@ -101,6 +101,8 @@ def test_bad_choices_name_what_is_wrong(config: Path, tmp_path: Path) -> None:
         _resolve(broken, provider="current")
     empty = tmp_path / "empty.toml"
     empty.write_text("# nothing\n")
+    with pytest.raises(EvalError, match=r"config\.toml does not exist"):
+        _resolve(tmp_path / "missing" / "config.toml", provider="current")
     with pytest.raises(EvalError, match="no 'provider' set"):
         _resolve(empty, provider="current")
     with pytest.raises(EvalError, match="no model chosen"):

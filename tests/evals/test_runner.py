@@ -221,3 +221,23 @@ def test_keys_are_sent_but_never_stored(
     assert {h.get("Authorization") for h in server.headers} == {f"Bearer {secret}"}
     assert secret not in str(out)
     assert secret.encode() not in _catalog_bytes(isolated_env)
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--concurrency", "0"], "--concurrency"),
+        (["--timeout", "-1"], "--timeout"),
+        (["--retries", "-1"], "--retries"),
+        (["--max-tokens", "0"], "--max-tokens"),
+        (["--temperature", "-0.5"], "--temperature"),
+    ],
+)
+def test_bad_run_settings_are_refused_before_anything_is_recorded(
+    suite_dir: Path, capsys: pytest.CaptureFixture[str], flags: list[str], named: str
+) -> None:
+    code, message = _run(capsys, str(suite_dir), "--model", "recorded", *flags)
+    assert code == 2 and named in str(message)
+    capsys.readouterr()
+    assert main(["eval", "runs", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []

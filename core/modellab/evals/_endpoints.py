@@ -216,11 +216,18 @@ def current_endpoint(config_path: Path, env: Mapping[str, str]) -> Endpoint:
     """The provider and model CodeWhale uses now."""
     config = _load_config(config_path) if config_path.exists() else {}
     provider = env.get("CODEWHALE_PROVIDER") or config.get("provider")
+    if not config_path.exists() and not provider:
+        raise EvalError(
+            f"{config_path}: CodeWhale's config.toml does not exist, so there is no current "
+            "model to compare with",
+            hint="set CODEWHALE_CONFIG_PATH or CODEWHALE_HOME, or name the baseline with "
+            "--baseline-base-url/--baseline-model",
+        )
     if not isinstance(provider, str) or not provider:
         raise EvalError(
             f"{config_path}: no 'provider' set, so there is no current model to compare with",
             hint="set provider and default_text_model in CodeWhale's config, or use --against "
-            "with --baseline-url/--baseline-model",
+            "with --baseline-base-url/--baseline-model",
         )
     model = env.get("CODEWHALE_MODEL") or config.get("default_text_model")
     return _provider_endpoint(

@@ -265,6 +265,25 @@ async def _run_remote(
     return unanswered
 
 
+def _check(sampling: Sampling, limits: RunLimits) -> None:
+    """Refuse settings that cannot work, naming the flag, before anything is sent."""
+    from modellab.errors import UsageError
+
+    problems = [
+        (limits.concurrency < 1, f"--concurrency: {limits.concurrency} must be at least 1"),
+        (not limits.timeout_s > 0, f"--timeout: {limits.timeout_s:g} must be above 0 seconds"),
+        (limits.retries < 0, f"--retries: {limits.retries} must be 0 or more"),
+        (sampling.max_tokens < 1, f"--max-tokens: {sampling.max_tokens} must be at least 1"),
+        (
+            not 0 <= sampling.temperature <= 2,
+            f"--temperature: {sampling.temperature:g} must be between 0 and 2",
+        ),
+    ]
+    for failed, message in problems:
+        if failed:
+            raise UsageError(message)
+
+
 def run_suite(
     suite: Suite,
     endpoint: Endpoint,
@@ -286,8 +305,7 @@ def run_suite(
 
     sampling = sampling or Sampling()
     limits = limits or RunLimits()
-    if limits.concurrency < 1:
-        raise EvalError(f"--concurrency: {limits.concurrency} must be at least 1")
+    _check(sampling, limits)
     store.ensure_suite(suite.id, str(suite.path.resolve()), suite.manifest)
     settings = sampling.to_json()
     if endpoint.context_window is not None:
