@@ -19,6 +19,7 @@ from typing import IO
 __all__ = [
     "atomic_write_bytes",
     "atomic_writer",
+    "check_output_folder",
     "fsync_dir",
     "remove_tree_quietly",
     "sha256_file",
@@ -74,3 +75,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def remove_tree_quietly(path: Path) -> None:
     """Remove a temporary directory, ignoring a tree that is already gone."""
     shutil.rmtree(path, ignore_errors=True)
+
+
+def check_output_folder(out_dir: Path, *, force: bool) -> None:
+    """Refuse an ``--out`` that is a file, or a non-empty folder without ``--force``."""
+    from modellab.errors import UsageError
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir}: exists and is not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+        raise UsageError(
+            f"--out {out_dir}: folder is not empty", hint="choose another folder or add --force"
+        )

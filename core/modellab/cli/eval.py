@@ -133,14 +133,6 @@ def _run_one(
     return summary
 
 
-def _run_scores(store: RunStore, run_id: str) -> dict[str, float]:
-    results = store.results(run_id)
-    total = sum(r.score for r in results.values())
-    passed = sum(r.passed for r in results.values())
-    n = max(len(results), 1)
-    return {"cases": len(results), "score": total / n, "pass_rate": passed / n}
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """Answer a suite with a model (and a baseline), then compare."""
     from modellab.errors import UsageError
@@ -168,24 +160,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _compare(args, store, first.run_id, second.run_id)
 
 
-def _per_session(store: RunStore, run_id: str) -> list[dict[str, Any]]:
-    """Each session's cases, mean score and passes in one run, the weakest first."""
-    groups: dict[str, list[Any]] = {}
-    for result in store.results(run_id).values():
-        groups.setdefault(result.session_id, []).append(result)
-    rows = [
-        {
-            "session_id": session_id,
-            "cases": len(results),
-            "score": sum(r.score for r in results) / len(results),
-            "passed": sum(r.passed for r in results),
-            "refused": sum(r.status == "refused" for r in results),
-        }
-        for session_id, results in groups.items()
-    ]
-    return sorted(rows, key=lambda row: (row["score"], row["session_id"]))
-
-
 #: Sessions listed on the terminal after a single run (all of them are in --json).
 _SESSIONS_SHOWN = 10
 
@@ -193,8 +167,8 @@ _SESSIONS_SHOWN = 10
 def _report_one(args: argparse.Namespace, store: RunStore, suite_id: str, run: Any) -> int:
     from modellab._internal.term import render_table
 
-    scores = _run_scores(store, run.run_id)
-    sessions = _per_session(store, run.run_id)
+    scores = store.score(run.run_id)
+    sessions = store.by_session(run.run_id)
     if args.json:
         emit_json(
             {
@@ -289,7 +263,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         store = RunStore(catalog)
         rows = []
         for run in store.runs():
-            scores = _run_scores(store, run.id)
+            scores = store.score(run.id)
             rows.append({**dataclasses.asdict(run), **scores})
     if args.json:
         emit_json(rows)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modellab._internal.files import atomic_write_bytes
+from modellab._internal.files import atomic_write_bytes, check_output_folder
 from modellab.datasets._card import render_card
 from modellab.datasets._dedup import NEAR_METHOD, NEAR_THRESHOLD, DedupResult, deduplicate
 from modellab.datasets._formats import (
@@ -98,12 +98,7 @@ def _check(options: BuildOptions, out_dir: Path) -> str | None:
         raise UsageError(
             f"--format: {', '.join(unknown) or 'none given'} is not one of {', '.join(FORMATS)}"
         )
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"--out {out_dir}: exists and is not a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not options.force:
-        raise UsageError(
-            f"--out {out_dir}: folder is not empty", hint="choose another folder or add --force"
-        )
+    check_output_folder(out_dir, force=options.force)
     if options.system_prompt_file is None:
         return None
     try:

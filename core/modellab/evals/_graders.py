@@ -12,6 +12,7 @@ Worksets add graders (execution-based ones, say) through the ``modellab_eval`` h
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import posixpath
 import shlex
@@ -208,6 +209,24 @@ class SchemaValidityGrader:
         return Grade(self.name, score, "; ".join(problems) or "all match their schema")
 
 
+@functools.lru_cache(maxsize=256)
+def _validator(schema_json: str) -> Any:
+    """A validator for a tool schema, or ``None`` when the schema itself is broken.
+
+    Cached: every case of a session offers the same tools, and checking a schema against
+    its metaschema costs more than validating the arguments.
+    """
+    import jsonschema
+
+    schema = json.loads(schema_json)
+    try:
+        validator_class = jsonschema.validators.validator_for(schema)
+        validator_class.check_schema(schema)
+    except jsonschema.SchemaError:
+        return None
+    return validator_class(schema)
+
+
 def _schema_problem(case: EvalCase, call: CalledTool) -> str | None:
     import jsonschema
 
@@ -217,12 +236,10 @@ def _schema_problem(case: EvalCase, call: CalledTool) -> str | None:
     arguments = _parse_object(call.arguments)
     if arguments is None:
         return f"{call.name}: arguments are not a JSON object"
-    try:
-        validator_class = jsonschema.validators.validator_for(schema)
-        validator_class.check_schema(schema)
-    except jsonschema.SchemaError:
+    validator = _validator(json.dumps(schema))  # key order kept: it orders the errors
+    if validator is None:
         return None  # the recorded tool's own schema is broken: not the model's fault
-    error = jsonschema.exceptions.best_match(validator_class(schema).iter_errors(arguments))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
     if error is None:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or "(top level)"

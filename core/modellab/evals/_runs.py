@@ -151,6 +151,28 @@ class RunStore:
         ids = [row[0] for row in self.catalog.query("SELECT id FROM eval_runs ORDER BY id DESC")]
         return [self.run(run_id) for run_id in ids]
 
+    def score(self, run_id: str) -> dict[str, Any]:
+        """Cases answered, mean score and pass rate, summed in SQL (no result is decoded)."""
+        cases, score, passed = self.catalog.query(
+            "SELECT count(*), coalesce(avg(score), 0), coalesce(avg(passed), 0) "
+            "FROM eval_results WHERE run_id = ?",
+            (run_id,),
+        )[0]
+        return {"cases": cases, "score": score, "pass_rate": passed}
+
+    def by_session(self, run_id: str) -> list[dict[str, Any]]:
+        """Each session's cases, mean score, passes and refusals; the weakest first."""
+        rows = self.catalog.query(
+            "SELECT session_id, count(*), avg(score), sum(passed), "
+            "sum(status = 'refused') FROM eval_results WHERE run_id = ? "
+            "GROUP BY session_id ORDER BY avg(score), session_id",
+            (run_id,),
+        )
+        return [
+            {"session_id": r[0], "cases": r[1], "score": r[2], "passed": r[3], "refused": r[4]}
+            for r in rows
+        ]
+
     def answered(self, run_id: str) -> set[str]:
         """The case ids this run already has a result for."""
         rows = self.catalog.query("SELECT case_id FROM eval_results WHERE run_id = ?", (run_id,))

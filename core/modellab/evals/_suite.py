@@ -17,13 +17,15 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modellab._internal.files import atomic_write_bytes, sha256_file
-from modellab.errors import CorruptSourceError, EvalError, UsageError
+from modellab._internal.files import atomic_write_bytes, check_output_folder
+from modellab.datasets._source import ExportSource, iter_sessions, open_export
+from modellab.datasets._stats import CHARS_PER_TOKEN
+from modellab.errors import EvalError, UsageError
 from modellab.evals._actions import Action
 from modellab.traces import Session
 
@@ -41,8 +43,6 @@ CASES_FILE = "cases.jsonl"
 SUITE_FILE = "suite.json"
 #: The slice a case falls in when its next action is a text answer, not a tool call.
 ANSWER_SLICE = "(answer)"
-#: Rough characters per token, for trimming contexts to ``max_context_tokens``.
-_CHARS_PER_TOKEN = 4
 #: Kept from the start and end of a message that alone exceeds the budget.
 _CLIP_NOTE = "\n[... {n} characters cut by modellab eval build ...]\n"
 
@@ -123,42 +123,6 @@ class Suite:
     cases: list[EvalCase] = field(repr=False)
 
 
-def _sessions(export_dir: Path) -> Iterator[tuple[Session, dict[str, dict[str, Any]]]]:
-    """Each session of the export with its declared tool definitions, one line at a time."""
-    from pydantic import ValidationError
-
-    from modellab.traces import from_atif
-
-    path = export_dir / "trajectories.jsonl"
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        raise CorruptSourceError(path, f"cannot read: {exc}") from None
-    with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-                session = from_atif(raw)
-            except (ValueError, KeyError, TypeError, ValidationError) as exc:
-                raise CorruptSourceError(
-                    path, f"line {number}: not a Model Lab ATIF trajectory ({exc})"
-                ) from None
-            yield session, _declared_tools(raw)
-
-
-def _declared_tools(trajectory: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    agent = trajectory.get("agent")
-    definitions = agent.get("tool_definitions") if isinstance(agent, dict) else None
-    found: dict[str, dict[str, Any]] = {}
-    for item in definitions if isinstance(definitions, list) else []:
-        function = item.get("function") if isinstance(item, dict) else None
-        if isinstance(function, dict) and isinstance(function.get("name"), str):
-            found[function["name"]] = {"type": "function", "function": function}
-    return found
-
-
 def _repo_of(session: Session) -> str:
     repo = session.extra.get("repo")
     if isinstance(repo, str) and repo:
@@ -205,7 +169,7 @@ def _fit(context: list[dict[str, Any]], max_tokens: int | None) -> list[dict[str
     """
     if max_tokens is None:
         return context
-    budget = max_tokens * _CHARS_PER_TOKEN
+    budget = max_tokens * CHARS_PER_TOKEN
     head_len = 0
     while head_len < len(context) and context[head_len]["role"] in ("system", "user"):
         head_len += 1
@@ -276,15 +240,6 @@ def _sample(cases: list[EvalCase], limit: int | None, seed: int) -> list[EvalCas
     return [case for case in cases if case.id in chosen]
 
 
-def _check_out(out_dir: Path, force: bool) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"--out {out_dir}: exists and is not a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
-        raise UsageError(
-            f"--out {out_dir}: folder is not empty", hint="choose another folder or add --force"
-        )
-
-
 def build_suite(export_dir: Path, out_dir: Path, options: SuiteOptions, *, catalog: Any) -> Suite:
     """Build a suite from an approved export and record it in the catalog.
 
@@ -297,16 +252,19 @@ def build_suite(export_dir: Path, out_dir: Path, options: SuiteOptions, *, catal
         raise UsageError(f"--max-context-tokens: {options.max_context_tokens} is below 64")
     if options.max_cases is not None and options.max_cases < 1:
         raise UsageError(f"--max-cases: {options.max_cases} must be at least 1")
-    _check_out(out_dir, options.force)
-    require_approved(export_dir, catalog=catalog)
+    check_output_folder(out_dir, force=options.force)
+    approval = require_approved(export_dir, catalog=catalog)
+    # Read through the dataset reader: one trajectory at a time, and refused if the bytes
+    # are not the approved ones.
+    source = open_export(export_dir.resolve(), approval.files)
     cases: list[EvalCase] = []
     sessions = skipped = 0
-    for session, declared in _sessions(export_dir):
-        if not _wanted(session, options):
+    for record in iter_sessions(source):
+        if not _wanted(record.session, options):
             skipped += 1
             continue
         sessions += 1
-        cases.extend(cases_of_session(session, declared, options))
+        cases.extend(cases_of_session(record.session, record.declared_tools, options))
     cases = _sample(cases, options.max_cases, options.seed)
     if not cases:
         raise EvalError(
@@ -319,7 +277,7 @@ def build_suite(export_dir: Path, out_dir: Path, options: SuiteOptions, *, catal
         for case in cases
     )
     suite_id = hashlib.sha256(body).hexdigest()
-    manifest = _manifest(export_dir, suite_id, cases, sessions, skipped, options)
+    manifest = _manifest(source, suite_id, cases, sessions, skipped, options)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out_dir / CASES_FILE, body)
     # suite.json last: a folder holding one is a finished suite.
@@ -331,14 +289,13 @@ def build_suite(export_dir: Path, out_dir: Path, options: SuiteOptions, *, catal
 
 
 def _manifest(
-    export_dir: Path,
+    source: ExportSource,
     suite_id: str,
     cases: Sequence[EvalCase],
     sessions: int,
     skipped: int,
     options: SuiteOptions,
 ) -> dict[str, Any]:
-    findings = export_dir / "redaction-findings.jsonl"
     by_tool: dict[str, int] = {}
     for case in cases:
         by_tool[case.slices["tool"]] = by_tool.get(case.slices["tool"], 0) + 1
@@ -346,9 +303,9 @@ def _manifest(
         "suite_id": suite_id,
         "format": "modellab-eval-suite/1",
         "export": {
-            "path": str(export_dir.resolve()),
-            "manifest_sha256": sha256_file(export_dir / "manifest.json"),
-            "redaction_report_sha256": sha256_file(findings) if findings.is_file() else None,
+            "path": str(source.path),
+            "manifest_sha256": source.manifest_sha256,
+            "redaction_report_sha256": source.redaction_report_sha256,
         },
         "options": {
             "outcomes": list(options.outcomes),
