@@ -13,6 +13,7 @@ from typing import Any
 
 from modellab.redact._engine import Scanner
 from modellab.redact._key import load_or_create_key
+from modellab.redact._providers import provider_detector
 from modellab.redact._rules import load_rules, rules_sha256
 from modellab.settings import Settings
 from modellab.store import Catalog, ReviewState
@@ -62,6 +63,7 @@ class RedactionConfig:
             allow_hashes=self.allow_hashes,
             terms=self.terms,
             hash_key=self.hash_key,
+            providers=provider_detector(),
         )
 
     def describe(self) -> dict[str, Any]:
@@ -76,4 +78,5 @@ class RedactionConfig:
             "custom_terms": sum(1 for _, kind in self.terms if kind == "TERM"),
             "host_names": sum(1 for _, kind in self.terms if kind == "HOST"),
             "value_hash": "hmac-sha256, keyed per installation",
+            "provider_detector": provider_detector().describe(),
         }

@@ -27,6 +27,7 @@ from operator import add
 import ahocorasick_rs
 
 from modellab.redact._prefixes import FOLD, digit_checks, fold, literal_prefixes
+from modellab.redact._providers import ProviderDetector
 from modellab.redact._rules import Category, Rule
 
 __all__ = ["Finding", "Scanner", "shannon_entropy", "value_hash"]
@@ -166,6 +167,9 @@ class Scanner:
         added during review), each with the placeholder kind to use.
     :param hash_key: key for value hashes (see :func:`value_hash`); ``allow_hashes`` must
         have been made with the same key.
+    :param providers: the detector of provider token formats (see
+        :func:`modellab.redact.provider_detector`), run beside the rules; ``None`` runs the
+        rules alone.
     """
 
     def __init__(
@@ -175,8 +179,10 @@ class Scanner:
         allow_hashes: Iterable[str] = (),
         terms: Iterable[tuple[str, str]] = (),
         hash_key: bytes | None = None,
+        providers: ProviderDetector | None = None,
     ) -> None:
         self.rules = tuple(rules)
+        self.providers = providers
         self.hash_key = hash_key
         # The same values recur constantly (a home folder, an e-mail in every commit), and
         # HMAC setup costs more than a lookup.
@@ -462,6 +468,8 @@ class Scanner:
             )
         if rules:  # with no rules, nothing decoded could be a finding
             self._encoded_findings(text, hints, found, bounds)
+        if self.providers is not None:
+            self._provider_findings(text, found)
         if self._term_pattern is not None:
             for match in self._term_pattern.finditer(text):
                 value = match.group(0)
@@ -503,6 +511,14 @@ class Scanner:
             kept.append(finding)
             kept_end = finding[1]
         return kept
+
+    def _provider_findings(self, text: str, found: list[_Raw]) -> None:
+        """Provider tokens (kingfisher's rules): always secrets, unless allowlisted."""
+        assert self.providers is not None
+        for span in self.providers.find(text):
+            digest = self._hash(text[span.start : span.end])
+            if digest not in self.allow_hashes:
+                found.append((span.start, span.end, span.rule_id, "secret", "SECRET", digest))
 
     def scan(self, text: str) -> list[Finding]:
         """Every finding in ``text``, ordered by position, with no two overlapping.
