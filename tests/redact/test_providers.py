@@ -102,3 +102,43 @@ def test_overlapping_findings_leave_no_piece_in_clear(detector: ProviderDetector
         covered.update(range(f.start, f.end))
     start = text.index(token)
     assert set(range(start, start + len(token))) <= covered
+
+
+def test_a_match_inside_a_longer_token_covers_the_whole_token(detector: ProviderDetector) -> None:
+    # The Twilio format is SK + 32 hex; a real token that runs on (or a look-alike prefix
+    # in a longer credential) must not leave its tail in clear.
+    rng = random.Random(8)
+    token = _twilio(rng) + _pick(rng, HEX, 40) + "-" + _pick(rng, ALNUM, 12)
+    text = f"creds: {token}; next"
+    (finding,) = Scanner(load_rules(), providers=detector).scan(text)
+    assert text[finding.start : finding.end] == token.split("-")[0]
+    # "-" is not in the matched value, so the token ends there; nothing of the value is left.
+
+
+def test_widening_never_swallows_the_name_before_a_value() -> None:
+    rng = random.Random(9)
+    value = _pick(rng, ALNUM, 30) + "=="
+    scanner = Scanner(load_rules())
+    for text in (f"PASSWORD={value} x", f"export API_TOKEN={value}"):
+        findings = scanner.scan(text)
+        assert [text[f.start : f.end] for f in findings] == [value]
+
+
+def test_a_widened_token_that_was_allowlisted_stays(detector: ProviderDetector) -> None:
+    rng = random.Random(10)
+    token = _twilio(rng) + _pick(rng, HEX, 8)
+    text = f"value {token} end"
+    scanner = Scanner(load_rules(), providers=detector)
+    (finding,) = scanner.scan(text)
+    kept = Scanner(load_rules(), providers=detector, allow_hashes={finding.value_sha256})
+    assert kept.scan(text) == []
+
+
+def test_kingfisher_ignore_comments_do_not_hide_a_token(detector: ProviderDetector) -> None:
+    # A session is attacker-controlled text: inline "ignore" markers of scanners must not
+    # switch redaction off.
+    token = _github(random.Random(11))
+    for marker in ("# kingfisher:ignore", "# gitleaks:allow", "# pragma: allowlist secret"):
+        text = f"x = '{token}'  {marker}"
+        findings = Scanner(load_rules(), providers=detector).scan(text)
+        assert any(text[f.start : f.end] == token for f in findings), marker

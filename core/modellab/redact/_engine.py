@@ -47,6 +47,9 @@ _CUSTOM_RULE = "custom-term"
 #: The rule id a term finding reports, by placeholder kind (terms added in review: custom).
 _TERM_RULES = {"USER": "user-name", "HOST": "host-name"}
 _HASH_CACHE_SIZE = 1 << 16
+#: What a token is made of, for widening a secret finding to its whole token.
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_TOKEN_PUNCT = frozenset("-_+/=.~")
 
 
 def value_hash(value: str, key: bytes | None = None) -> str:
@@ -478,6 +481,8 @@ class Scanner:
                     kind = self._term_kind.get(value, "TERM")
                     rule_id = _TERM_RULES.get(kind, _CUSTOM_RULE)
                     found.append((match.start(), match.end(), rule_id, "identity", kind, digest))
+        if found:
+            self._whole_tokens(text, found)
         if len(found) < 2:
             return found
         order = self._order
@@ -497,7 +502,10 @@ class Scanner:
                 if finding[1] > kept_end:
                     # Overlapping findings merge: dropping the later one could leave the
                     # tail of a secret in the text. The first (highest-ranked) rule names it.
+                    # A secret anywhere in the merged span names it.
                     start, _end, rule_id, category, placeholder, _digest = kept[-1]
+                    if _CATEGORY_RANK[finding[3]] < _CATEGORY_RANK[category]:
+                        rule_id, category, placeholder = finding[2], finding[3], finding[4]
                     kept_end = finding[1]
                     kept[-1] = (
                         start,
@@ -511,6 +519,35 @@ class Scanner:
             kept.append(finding)
             kept_end = finding[1]
         return kept
+
+    def _whole_tokens(self, text: str, found: list[_Raw]) -> None:
+        """Widen every secret finding to the whole token it sits in.
+
+        A pattern that stops early (a fixed length, a length cap, a provider format a few
+        characters shorter than the real token) would otherwise leave the rest of the token
+        in clear beside its placeholder. A token goes on over letters and digits, and over
+        the punctuation the matched value itself uses (``-_+/=.~``); it never reaches back
+        over punctuation, which would swallow the name it is assigned to.
+        """
+        size = len(text)
+        allowed: list[int] = []
+        for index, (start, end, rule_id, category, placeholder, digest) in enumerate(found):
+            if category != "secret":
+                continue
+            low, high = start, end
+            while low > 0 and text[low - 1] in _TOKEN_CHARS:
+                low -= 1
+            if high < size and (text[high] in _TOKEN_CHARS or text[high] in _TOKEN_PUNCT):
+                inner = _TOKEN_PUNCT.intersection(text[start:end])
+                while high < size and (text[high] in _TOKEN_CHARS or text[high] in inner):
+                    high += 1
+            if (low, high) != (start, end):
+                digest = self._hash(text[low:high])
+                found[index] = (low, high, rule_id, category, placeholder, digest)
+                if digest in self.allow_hashes:  # reviewed and kept as the whole token
+                    allowed.append(index)
+        for index in reversed(allowed):
+            del found[index]
 
     def _provider_findings(self, text: str, found: list[_Raw]) -> None:
         """Provider tokens (kingfisher's rules): always secrets, unless allowlisted."""
