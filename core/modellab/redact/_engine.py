@@ -641,21 +641,25 @@ class Scanner:
         """
         results: list[list[Finding]] = []
         count = len(texts)
+        # Where each text would start in one join of them all (a per-text Python loop here
+        # cost as much as the automaton pass).
+        starts = list(accumulate(map(add, map(len, texts), repeat(_SEPARATOR_SIZE)), initial=0))
         first = 0
         while first < count:
-            last, size = first, 0
-            while last < count and (last == first or size + len(texts[last]) <= _BATCH_CHARS):
-                size += len(texts[last]) + _SEPARATOR_SIZE
-                last += 1
-            results.extend(self._scan_joined(texts[first:last]))
+            # As many texts as fit in a batch, and at least one.
+            last = max(
+                bisect.bisect_right(starts, starts[first] + _BATCH_CHARS, first + 1) - 1, first + 1
+            )
+            base = starts[first]
+            offsets = [start - base for start in starts[first : last + 1]]
+            results.extend(self._scan_joined(texts[first:last], offsets))
             first = last
         return results
 
-    def _scan_joined(self, texts: Sequence[str]) -> list[list[Finding]]:
-        """:meth:`scan_many` of one group of texts, scanned joined."""
+    def _scan_joined(self, texts: Sequence[str], offsets: list[int]) -> list[list[Finding]]:
+        """:meth:`scan_many` of one group of texts, scanned joined; ``offsets``: their starts."""
         results: list[list[Finding]] = [[] for _ in texts]
         joined = SEPARATOR.join(texts)
-        offsets = list(accumulate(map(add, map(len, texts), repeat(_SEPARATOR_SIZE)), initial=0))
         found = self._find(joined, offsets)
         if not found:
             return results
