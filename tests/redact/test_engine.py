@@ -210,15 +210,17 @@ def test_redact_scan_command(tmp_path, capsys):
     (tmp_path / "clean.txt").write_text("nothing here\n")
     assert main(["redact", "scan", str(tmp_path)]) == 0
     (tmp_path / "app.env").write_text(f"# config\nGITHUB_TOKEN={GITHUB}\n")
-    (tmp_path / "blob.bin").write_bytes(b"\x00\x01" + GITHUB.encode())
+    (tmp_path / "blob.bin").write_bytes(bytes(range(256)) * 4 + GITHUB.encode())
     capsys.readouterr()
-    assert main(["redact", "scan", str(tmp_path), "--json"]) == 8
+    assert main(["redact", "scan", str(tmp_path), "--json", "--skip-binary"]) == 8
     report = json.loads(capsys.readouterr().out)
     (finding,) = report["findings"]
     assert (finding["line"], finding["column"], finding["rule"]) == (2, 14, "github-token")
     key = load_or_create_key(Settings.from_env().redaction_key_path)
     assert GITHUB not in json.dumps(report) and finding["sha256"] == value_hash(GITHUB, key)
-    assert report["skipped"] == {str(tmp_path / "blob.bin"): "binary file"}
+    assert report["not_scanned"] == [
+        {"path": str(tmp_path / "blob.bin"), "kind": "binary", "reason": "binary file"}
+    ]
     bad = tmp_path / "rules.toml"
     bad.write_text("nope = = =")
     assert main(["redact", "scan", str(tmp_path / "clean.txt"), "--rules", str(bad)]) == 7

@@ -278,7 +278,12 @@ def build_parser(
         action="store_true",
         help="do not redact; the manifest says raw and the export can never be approved or sent",
     )
-    export.add_argument("--rules", metavar="FILE", help="redact with this rules file")
+    export.add_argument(
+        "--rules",
+        metavar="FILE",
+        help="also redact with the rules in FILE (they add to the built-in rules and to "
+        "$MODELLAB_HOME/rules.toml, never replace them)",
+    )
     export.add_argument(
         "--jobs", type=int, metavar="N", help="redaction worker processes (default: by size)"
     )
@@ -296,13 +301,29 @@ def build_parser(
         redact_commands,
         "scan",
         help="scan files or folders for secrets and personal data",
-        description="Scan files or folders (recursively; binary files are skipped). Values "
-        "are never printed in full: each finding shows its first characters and the sha256 "
-        "of the value.",
-        epilog="exit codes: 0 nothing found, 8 something found, 7 unusable rules file",
+        description="Scan files or folders (recursively, in name order; .git, node_modules, "
+        ".venv and cache folders are left out) with the rules exports are redacted with. "
+        "UTF-8 text, and UTF-16/32 with a byte-order mark, is decoded. Anything that cannot "
+        "be scanned is named and makes the scan incomplete: a missing or unreadable path, a "
+        "FIFO, socket or device (never opened), a binary file (but see --skip-binary), or a "
+        "symbolic link to a folder outside PATH (links to folders are never followed; links "
+        "to files are). Values are never printed in full: each finding shows its first "
+        "characters and the sha256 of the value.",
+        epilog="exit codes: 0 everything scanned and nothing found, 8 something found, "
+        "4 something could not be scanned (wins over 8), 7 unusable rules file",
     )
     scan.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to scan")
-    scan.add_argument("--rules", metavar="FILE", help="use this rules file instead of the built-in")
+    scan.add_argument(
+        "--rules",
+        metavar="FILE",
+        help="also scan with the rules in FILE (they add to the built-in rules and to "
+        "$MODELLAB_HOME/rules.toml, never replace them)",
+    )
+    scan.add_argument(
+        "--skip-binary",
+        action="store_true",
+        help="binary files are listed but do not make the scan incomplete (exit 4)",
+    )
     _add_json(scan)
     approve = _add(
         redact_commands,

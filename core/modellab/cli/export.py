@@ -81,5 +81,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         f"Redacted {redaction['findings']} finding(s) of {len(redaction['values'])} distinct "
         f"value(s): {by_rule or 'nothing found'}."
     )
+    extra = [entry["file"] for entry in redaction.get("extra_rules", [])]
+    if extra:
+        print(f"Rules: the built-in rules, plus {', '.join(extra)}.")
     print(f"Next: modellab redact review {result.out_dir}")
     return 0
