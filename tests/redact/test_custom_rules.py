@@ -365,3 +365,28 @@ def test_linear_patterns_take_text_with_lone_surrogates():
     pattern = compile_linear("b+")
     found = pattern.search("a\udc80bb", 1)
     assert found is not None and found.span() == (2, 4)
+
+
+def test_review_redacts_again_with_the_rules_file_the_catalog_kept(tmp_path, capsys):
+    messages = [user(f"the acme key is {ACME}"), assistant("Noted.")]
+    write_session(tmp_path / "sessions", saved_session(messages, session_id="acme"))
+    assert main(["sessions", "import", str(tmp_path / "sessions")]) == 0
+    folder = tmp_path / "private-folder-name"
+    folder.mkdir()
+    rules = folder / "acme.toml"
+    rules.write_text(ACME_RULE)
+    out = tmp_path / "export"
+    files = _export(out, "--rules", str(rules))
+    # The manifest travels: it names no folder of the user's.
+    assert b"private-folder-name" not in files["manifest.json"]
+    redaction = json.loads(files["manifest.json"])["redaction"]
+    assert redaction["rules"] == "built-in + --rules"
+    # Adding a term redacts again, with the same --rules file (kept in the catalog).
+    capsys.readouterr()
+    assert main(["redact", "review", str(out), "--add-term", "Noted"]) == 0
+    again = (out / "trajectories.jsonl").read_text()
+    assert ACME not in again and "<SECRET:acme-key:" in again and "Noted" not in again
+    # A rules file edited since the export is refused by name: the user exports again.
+    rules.write_text(ACME_RULE.replace("{24}", "{20}"))
+    assert main(["redact", "review", str(out), "--add-term", "acme"]) == 7
+    assert "acme.toml: the rules file changed since" in capsys.readouterr().err

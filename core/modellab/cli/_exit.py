@@ -16,7 +16,8 @@ EXIT_CODES: dict[int, str] = {
     1: "partial failure: some files could not be imported (the rest were)",
     2: "usage error: bad arguments, or a command that is not built yet",
     3: "not found: no session matches the id or selection",
-    4: "bad input: a session file is corrupt or of an unsupported version",
+    4: "bad input: a session file is corrupt or of an unsupported version, or (redact scan) "
+    "a path could not be scanned",
     5: "catalog error: the SQLite catalog could not be opened or written",
     6: "export error: the export could not be written (nothing partial was left)",
     7: "redaction error: the redaction rules or review data could not be used",

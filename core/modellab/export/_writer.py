@@ -346,5 +346,6 @@ def write_export(
         sessions=len(tally.sessions),
         manifest_sha256=hashlib.sha256(manifest_bytes).hexdigest(),
         redaction_status=status,
+        rules_path=None if redaction is None else redaction.rules_file_path("--rules"),
     )
     return ExportResult(out_dir, len(tally.sessions), manifest)

@@ -83,8 +83,18 @@ class RedactionConfig:
     @property
     def rules_path(self) -> Path | None:
         """The ``--rules`` file this configuration was loaded with, if any."""
-        named = [f for f in self.rules_files if f.origin == "--rules"]
-        return Path(named[0].path) if named else None
+        named = self.rules_file_path("--rules")
+        return Path(named) if named else None
+
+    def rules_file_path(self, origin: str) -> str | None:
+        """The path of the rules file of ``origin`` (``"--rules"``, ``"installation"``)."""
+        named = [f.path for f in self.rules_files if f.origin == origin]
+        return named[0] if named else None
+
+    def rules_sha256(self, origin: str) -> str | None:
+        """The sha256 of the rules file of ``origin``, if there is one."""
+        named = [f.sha256 for f in self.rules_files if f.origin == origin]
+        return named[0] if named else None
 
     def rules(self) -> tuple[Rule, ...]:
         """The built-in rules, then the user's (raises ``RedactionError`` on bad rules)."""
@@ -109,9 +119,9 @@ class RedactionConfig:
         Never the terms themselves: they are what the user asked to hide.
         """
         return {
-            # The --rules file (review redacts again with it); the built-in rules and the
-            # installation's always apply.
-            "rules": str(self.rules_path) if self.rules_path else "built-in",
+            # Which rules applied. No path: the catalog keeps the --rules file's path for
+            # review to redact again, and the manifest, which travels, names no folder.
+            "rules": " + ".join(["built-in", *(f.origin for f in self.rules_files)]),
             "builtin_rules": {"name": BUILTIN_RULES, "sha256": builtin_rules_sha256()},
             # Named without their folder: a manifest travels with the export, and a path
             # under the user's home would name the user.

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modellab.errors import SessionNotFoundError, UsageError
+from modellab.errors import RedactionError, SessionNotFoundError, UsageError
 from modellab.export import write_export
 from modellab.redact import RedactionConfig
 from modellab.review._export import ExportReview, ValueGroup
@@ -81,10 +81,11 @@ def _redact_again(settings: Settings, catalog: Catalog, review: ExportReview) ->
             f"{review.export_dir}: cannot redact it again; {len(missing)} of its sessions "
             "are no longer in the catalog, for example",
         )
-    rules = review.manifest["redaction"].get("rules")
+    rules = catalog.export_rules_path(review.export_dir)
     config = RedactionConfig.load(
-        settings, catalog, rules_path=None if rules in (None, "built-in") else Path(rules)
+        settings, catalog, rules_path=None if rules is None else Path(rules)
     )
+    _same_rules_file(review, config)
     write_export(
         catalog,
         Selection(ids=tuple(ids)),
@@ -93,3 +94,22 @@ def _redact_again(settings: Settings, catalog: Catalog, review: ExportReview) ->
         force=True,
         describe_selection=review.manifest.get("selection") or {},
     )
+
+
+def _same_rules_file(review: ExportReview, config: RedactionConfig) -> None:
+    """Refuse to redact again with a ``--rules`` file that changed since the export.
+
+    Redacting again with different rules would change the findings the user has been
+    deciding on; they export again instead.
+    """
+    recorded = [
+        entry.get("sha256")
+        for entry in review.manifest["redaction"].get("extra_rules") or []
+        if entry.get("origin") == "--rules"
+    ]
+    now = config.rules_sha256("--rules")
+    if recorded and recorded[0] != now:
+        raise RedactionError(
+            f"{config.rules_file_path('--rules')}: the rules file changed since "
+            f"{review.export_dir} was exported; export again with it"
+        )

@@ -435,16 +435,30 @@ class Catalog:
 
     # -- exports and runs --------------------------------------------------------------
     def record_export(
-        self, *, out_dir: Path, sessions: int, manifest_sha256: str, redaction_status: str
+        self,
+        *,
+        out_dir: Path,
+        sessions: int,
+        manifest_sha256: str,
+        redaction_status: str,
+        rules_path: str | None = None,
     ) -> None:
-        """Remember a finished export."""
+        """Remember a finished export (and the ``--rules`` file it was redacted with)."""
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO exports (created_at, out_dir, sessions, manifest_sha256, "
-                "redaction_status) VALUES (?, ?, ?, ?, ?)",
-                (utc_now(), str(out_dir), sessions, manifest_sha256, redaction_status),
+                "redaction_status, rules_path) VALUES (?, ?, ?, ?, ?, ?)",
+                (utc_now(), str(out_dir), sessions, manifest_sha256, redaction_status, rules_path),
             )
             self.audit(db, "export", {"out_dir": str(out_dir), "sessions": sessions})
+
+    def export_rules_path(self, out_dir: Path) -> str | None:
+        """The ``--rules`` file the newest export to ``out_dir`` was redacted with, if any."""
+        row = self._db.execute(
+            "SELECT rules_path FROM exports WHERE out_dir = ? ORDER BY id DESC LIMIT 1",
+            (str(out_dir),),
+        ).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
 
     def record_approval(self, export_dir: Path, files: dict[str, str], approved_by: str) -> str:
         """Store an approval of the files (name -> sha256) in an export; returns its time."""

@@ -206,6 +206,11 @@ MIGRATIONS: tuple[str, ...] = (
         created_at  TEXT NOT NULL
     );
     """,
+    # 6: the --rules file an export was redacted with, kept here (on this machine only) so
+    # that review can redact it again; the manifest, which travels, names no folder.
+    """
+    ALTER TABLE exports ADD COLUMN rules_path TEXT
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
