@@ -246,11 +246,45 @@ def pypi_token(rng: random.Random) -> str:
 
 
 def private_key(rng: random.Random) -> str:
-    kind = rng.choice(["RSA ", "EC ", "OPENSSH ", "", "ENCRYPTED ", "PGP "])
+    kind = rng.choice(["RSA ", "EC ", "OPENSSH ", "", "ENCRYPTED ", "PGP ", "DSA "])
     label = f"{kind}PRIVATE KEY" + (" BLOCK" if kind == "PGP " else "")
     body = base64.b64encode(rng.randbytes(rng.randint(120, 900))).decode()
     lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    if kind == "PGP ":
+        lines = ["Version: GnuPG v2", "", *lines, "=" + _pick(rng, B64, 4)]
+    elif kind == "RSA " and rng.random() < 0.3:
+        iv = _pick(rng, "0123456789ABCDEF", 32)
+        lines = ["Proc-Type: 4,ENCRYPTED", f"DEK-Info: AES-256-CBC,{iv}", "", *lines]
     return "\n".join([f"{DASHES}BEGIN {label}{DASHES}", *lines, f"{DASHES}END {label}{DASHES}"])
+
+
+def putty_private_key(rng: random.Random) -> str:
+    """A whole PuTTY .ppk file (format 2 or 3), private lines and MAC included."""
+    version = rng.choice([2, 3])
+    kind = rng.choice(["ssh-rsa", "ssh-ed25519", "ecdsa-sha2-nistp256"])
+    public = base64.b64encode(rng.randbytes(rng.randint(51, 400))).decode()
+    private = base64.b64encode(rng.randbytes(rng.randint(48, 1200))).decode()
+    public_lines = [public[i : i + 64] for i in range(0, len(public), 64)]
+    private_lines = [private[i : i + 64] for i in range(0, len(private), 64)]
+    encrypted = rng.random() < 0.5
+    lines = [
+        f"PuTTY-User-Key-File-{version}: {kind}",
+        "Encryption: " + ("aes256-cbc" if encrypted else "none"),
+        f"Comment: {kind.split('-')[-1]}-key-2024{rng.randint(1000, 1231)}",
+        f"Public-Lines: {len(public_lines)}",
+        *public_lines,
+    ]
+    if version == 3 and encrypted:
+        lines += [
+            "Key-Derivation: Argon2id",
+            "Argon2-Memory: 8192",
+            "Argon2-Passes: 13",
+            "Argon2-Parallelism: 1",
+            "Argon2-Salt: " + _pick(rng, HEX, 32),
+        ]
+    lines += [f"Private-Lines: {len(private_lines)}", *private_lines]
+    lines.append("Private-MAC: " + _pick(rng, HEX, 64 if version == 3 else 40))
+    return "\n".join(lines)
 
 
 def jwt(rng: random.Random) -> str:
@@ -260,8 +294,10 @@ def jwt(rng: random.Random) -> str:
         "iat": rng.randint(1_600_000_000, 1_800_000_000),
         "scope": "repo",
     }
+    if rng.random() < 0.2:  # identity-provider tokens run to kilobytes
+        claims["groups"] = [_pick(rng, HEX, 32) for _ in range(rng.randint(20, 80))]
     payload = _b64url(json.dumps(claims).encode())
-    return f"{header}.{payload}.{_b64url(rng.randbytes(32))}"
+    return f"{header}.{payload}.{_b64url(rng.randbytes(rng.choice([32, 256])))}"
 
 
 def bearer_token(rng: random.Random) -> str:
@@ -272,9 +308,40 @@ def bearer_token(rng: random.Random) -> str:
     )
 
 
+def http_authorization(rng: random.Random) -> str:
+    """The credentials of an ``Authorization`` header: Basic user:password, or a token."""
+    if rng.random() < 0.6:
+        user = rng.choice(["deploy", "ci-bot", "admin", "api"])
+        return base64.b64encode(f"{user}:{url_credentials(rng)}".encode()).decode()
+    return _pick(rng, ALNUM, rng.randint(24, 64))
+
+
+def http_cookie(rng: random.Random) -> str:
+    """The name=value pairs of a ``Cookie`` header, at least one of them a session."""
+    name = rng.choice(["session", "sid", "_gh_sess", "connect.sid", "JSESSIONID", "laravel_sess"])
+    pairs = [f"{name}={_pick(rng, URLSAFE, rng.randint(24, 160))}"]
+    if rng.random() < 0.5:
+        pairs.append(rng.choice(["theme=dark", "lang=en", "_ga=GA1.2.1234.5678"]))
+    rng.shuffle(pairs)
+    return "; ".join(pairs)
+
+
+def curl_credentials(rng: random.Random) -> str:
+    """``user:password`` after ``curl -u``, or an API key as the user with no password."""
+    if rng.random() < 0.25:
+        return "sk_" + _pick(rng, ALNUM, 32) + ":"
+    return rng.choice(["deploy", "ci-bot", "api", "jenkins"]) + ":" + url_credentials(rng)
+
+
 def url_credentials(rng: random.Random) -> str:
     """The password part of ``scheme://user:password@host``."""
-    return _pick(rng, ALNUM, rng.randint(6, 20)) + rng.choice("!*_-.~") + _pick(rng, ALNUM, 4)
+    return (
+        _pick(rng, ALNUM, rng.randint(6, 20))
+        + rng.choice("!*_-.~")
+        + rng.choice(DIGITS)
+        + _pick(rng, LOWER, 1)
+        + _pick(rng, ALNUM, 4)
+    )
 
 
 def secret_assignment(rng: random.Random) -> str:
@@ -282,9 +349,40 @@ def secret_assignment(rng: random.Random) -> str:
     symbols = "!#%^&*_-.+~"
     while True:
         value = rng.choice(LETTERS) + _pick(rng, ALNUM + symbols, rng.randint(10, 30))
-        value += rng.choice(ALNUM)  # a final "." or "-" would read as punctuation
+        value += rng.choice("!#%^&*~") + rng.choice(ALNUM)  # a final "." would be punctuation
         if any(c.isdigit() for c in value) and any(c.isupper() for c in value):
             return value
+
+
+def secret_key_assignment(rng: random.Random) -> str:
+    """A random key (hex, base64 or a UUID) under a name that ends in key."""
+    kind = rng.choice(["hex", "b64", "uuid"])
+    if kind == "hex":
+        return _pick(rng, HEX, rng.choice([32, 64]))
+    if kind == "uuid":
+        return uuid_value(rng)
+    return base64.b64encode(rng.randbytes(rng.choice([24, 32, 48]))).decode()
+
+
+def uuid_value(rng: random.Random) -> str:
+    """A random version-4 UUID (Heroku API keys, many vendors' keys look like one)."""
+    digits = _pick(rng, HEX, 32)
+    return (
+        f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{rng.choice('89ab')}{digits[17:20]}"
+        f"-{digits[20:]}"
+    )
+
+
+def long_token(rng: random.Random, size: int) -> str:
+    """A ``size``-character token: 1Password service-account tokens (ops_eyJ…, up to ~900
+    characters), AWS Bedrock keys (ABSK…), session blobs."""
+    kind = rng.choice(["ops", "absk", "plain"])
+    if kind == "ops":
+        blob = _b64url(json.dumps({"signInAddress": "my.1password.com", "k": ""}).encode())
+        return ("ops_" + blob + _pick(rng, URLSAFE, size))[:size]
+    if kind == "absk":
+        return ("ABSK" + base64.b64encode(rng.randbytes(size)).decode())[:size]
+    return _pick(rng, ALNUM, size)
 
 
 # ---- personal data -----------------------------------------------------------------------
@@ -375,10 +473,15 @@ FAKES: dict[str, Callable[[random.Random], str]] = {
     "npm-token": npm_token,
     "pypi-token": pypi_token,
     "private-key": private_key,
+    "putty-private-key": putty_private_key,
     "jwt": jwt,
     "bearer-token": bearer_token,
+    "http-authorization": http_authorization,
+    "http-cookie": http_cookie,
+    "curl-credentials": curl_credentials,
     "url-credentials": url_credentials,
     "secret-assignment": secret_assignment,
+    "secret-key-assignment": secret_key_assignment,
     "email": email,
     "phone": phone,
     "ip-address": ip_address,
@@ -404,11 +507,26 @@ JSON_KEYS: dict[str, str] = {
     "stripe-key": "STRIPE_SECRET_KEY",
     "jwt": "id_token",
     "secret-assignment": "password",
+    "secret-key-assignment": "encryption_key",
     "email": "author_email",
 }
 
-_ASSIGN = ("{name}={v}", "export {name}={v}", "{name}: {v}", '{name} = "{v}"', "{name}='{v}'")
+_ASSIGN = (
+    "{name}={v}",
+    "export {name}={v}",
+    "{name}: {v}",
+    '{name} = "{v}"',
+    "{name}='{v}'",
+    '{name} := "{v}"',
+    "{name} ?= {v}",
+    "'{name}' => '{v}',",
+    "<{name}>{v}</{name}>",
+    'System.setProperty("{name}", "{v}");',
+    '<add key="{name}" value="{v}"/>',
+    "--{name} '{v}'",
+)
 _SECRET_NAMES = ("DB_PASSWORD", "password", "SECRET_KEY", "client_secret", "AUTH_TOKEN", "api_key")
+_KEY_NAMES = ("SIGNING_KEY", "encryptionKey", "app.master_key", "STRIPE_KEY", "hmac-key")
 
 _CONTEXTS: dict[str, tuple[str, ...]] = {
     "aws-secret-access-key": (
@@ -432,6 +550,22 @@ _CONTEXTS: dict[str, tuple[str, ...]] = {
     "discord-bot-token": ("DISCORD_BOT_TOKEN={v}", "Authorization: Bot {v}"),
     "npm-token": ("{v}", "//registry.npmjs.org/:_authToken={v}", "NPM_TOKEN={v}"),
     "bearer-token": ("Authorization: Bearer {v}", "curl -H 'Authorization: bearer {v}' $URL"),
+    "http-authorization": (
+        "Authorization: Basic {v}",
+        "curl -sS -H 'Authorization: Basic {v}' https://api.acme-corp.io/v1/me",
+        '{{"headers": {{"Authorization": "Token {v}"}}}}',
+        "proxy-authorization: {v}",
+    ),
+    "http-cookie": (
+        "Cookie: {v}",
+        "curl --cookie '{v}' https://app.acme-corp.io/dashboard",
+        "< set-cookie: {v}; Path=/; HttpOnly; Secure",
+    ),
+    "curl-credentials": (
+        "curl -u {v} https://api.acme-corp.io/v1/charges",
+        "curl -sS -X POST --user '{v}' -d @body.json https://ci.acme-corp.io/job/build",
+        'curl -fsSL -u "{v}" https://repo.acme-corp.io/artifactory/api/npm/auth',
+    ),
     "url-credentials": (
         "postgres://app:{v}@db.internal.example.com:5432/prod",
         "git clone https://deploy:{v}@git.acme-corp.io/team/repo.git",
@@ -450,6 +584,8 @@ def in_context(rule_id: str, value: str, rng: random.Random) -> str:
     """``value`` the way it appears in real text for ``rule_id``."""
     if rule_id == "secret-assignment":
         return rng.choice(_ASSIGN).format(name=rng.choice(_SECRET_NAMES), v=value)
+    if rule_id == "secret-key-assignment":
+        return rng.choice(_ASSIGN).format(name=rng.choice(_KEY_NAMES), v=value)
     if rule_id == "together-key" and not value.startswith("tgp_"):
         return rng.choice(_CONTEXTS[rule_id]).format(v=value)
     if rule_id == "home-path":
@@ -469,7 +605,15 @@ def in_context(rule_id: str, value: str, rng: random.Random) -> str:
 # ---- planting fakes in text -------------------------------------------------------------
 
 #: Generic rules: a planted value may be reported by any more specific secret rule.
-GENERIC = {"secret-assignment", "bearer-token", "url-credentials"}
+GENERIC = {
+    "secret-assignment",
+    "secret-key-assignment",
+    "bearer-token",
+    "http-authorization",
+    "http-cookie",
+    "curl-credentials",
+    "url-credentials",
+}
 SECRET_RULES = {rule.id for rule in load_rules() if rule.category == "secret"}
 CARRIERS = ("prompt", "reply", "arguments", "output", "diff", "json", "escaped", "base64")
 _FILLER = (

@@ -56,14 +56,14 @@ def test_every_occurrence_is_found_with_character_offsets(detector: ProviderDete
     text = f"é {token} ü→ {token} 😀 {token}"
     spans = sorted(detector.find(text), key=lambda s: s.start)
     assert len(spans) == 3
-    assert all(text[s.start : s.end] == token for s in spans)
+    assert all(text[s.start : s.end] == token for s in spans)  # a bool: no value printed
 
 
 def test_lone_surrogates_do_not_break_offsets(detector: ProviderDetector) -> None:
     token = _twilio(random.Random(4))
     text = f"\ud800 key {token} \udfff"
     (span,) = detector.find(text)
-    assert text[span.start : span.end] == token
+    assert (span.start, span.end) == (text.index(token), text.index(token) + len(token))
 
 
 def test_scanner_reports_provider_tokens_and_respects_the_allowlist(
@@ -79,7 +79,7 @@ def test_scanner_reports_provider_tokens_and_respects_the_allowlist(
         "secret",
         "SECRET",
     )
-    assert text[finding.start : finding.end] == twilio
+    assert (finding.start, finding.end) == (text.index(twilio), text.index(twilio) + len(twilio))
     allowed = Scanner(load_rules(), providers=detector, allow_hashes={finding.value_sha256})
     assert allowed.scan(text) == []
 
@@ -109,10 +109,12 @@ def test_a_match_inside_a_longer_token_covers_the_whole_token(detector: Provider
     # in a longer credential) must not leave its tail in clear.
     rng = random.Random(8)
     token = _twilio(rng) + _pick(rng, HEX, 40) + "-" + _pick(rng, ALNUM, 12)
-    text = f"creds: {token}; next"
+    text = f"token parts {token}; next"
     (finding,) = Scanner(load_rules(), providers=detector).scan(text)
-    assert text[finding.start : finding.end] == token.split("-")[0]
-    # "-" is not in the matched value, so the token ends there; nothing of the value is left.
+    # "-" is not in the matched value, so the token ends there; nothing of the value is
+    # left. (Compared as spans: a failing assertion must never print the value.)
+    head = token.split("-")[0]
+    assert (finding.start, finding.end) == (text.index(head), text.index(head) + len(head))
 
 
 def test_widening_never_swallows_the_name_before_a_value() -> None:
