@@ -399,6 +399,15 @@ def test_overlapping_findings_merge_into_one_span():
     assert [f.rule_id for f in _merge(text, [secret], [name], KEY)] == ["github-token"]
     apart = Finding("user-name", "identity", "USER", 26, 31, "y")
     assert len(_merge(text, [email], [apart], KEY)) == 2
+    # A secret that starts later still names the span it merges into.
+    later = Finding("github-token", "secret", "SECRET", 12, 30, "z")
+    (merged,) = _merge(text, [name], [later], KEY)
+    assert (merged.start, merged.end, merged.rule_id, merged.category) == (
+        6,
+        30,
+        "github-token",
+        "secret",
+    )
 
 
 def test_a_name_overlapping_another_finding_leaves_nothing_in_clear(scanner):

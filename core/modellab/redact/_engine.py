@@ -504,7 +504,7 @@ class Scanner:
                     # tail of a secret in the text. The first (highest-ranked) rule names it.
                     # A secret anywhere in the merged span names it.
                     start, _end, rule_id, category, placeholder, _digest = kept[-1]
-                    if _CATEGORY_RANK[finding[3]] < _CATEGORY_RANK[category]:
+                    if finding[3] == "secret" != category:
                         rule_id, category, placeholder = finding[2], finding[3], finding[4]
                     kept_end = finding[1]
                     kept[-1] = (
