@@ -354,7 +354,9 @@ def test_an_allowlisted_ambiguous_name_is_kept(scanner):
     assert report == [] and '"will\\n"' in text
 
 
-def test_review_lists_ambiguous_names_as_their_own_rule(tmp_path):
+def test_review_lists_ambiguous_names_as_their_own_rule(tmp_path, capsys, monkeypatch):
+    import io
+
     from factories import assistant, result, saved_session, user, write_session
     from modellab.cli import main
 
@@ -376,6 +378,11 @@ def test_review_lists_ambiguous_names_as_their_own_rule(tmp_path):
     lines = (export / "redaction-findings.jsonl").read_text().splitlines()
     findings = [json.loads(line) for line in lines]
     assert {f["rule"] for f in findings} >= {"user-name-ambiguous"}
+    # Interactively, the group says why it is a decision and what t does.
+    capsys.readouterr()
+    monkeypatch.setattr("sys.stdin", io.StringIO("q\n"))
+    main(["redact", "review", str(export)])
+    assert "also the project's, a package's or a common word" in capsys.readouterr().out
     assert main(["redact", "review", str(export), "--accept-rule", "user-name-ambiguous"]) == 0
 
 

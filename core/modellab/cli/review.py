@@ -67,11 +67,24 @@ def _ask(prompt: str) -> str | None:
         return None
 
 
+#: Rules whose findings need more than the rule's name to decide on.
+_RULE_HINTS = {
+    "user-name-ambiguous": (
+        "The session shows this name as its user, but it is also the project's, a package's "
+        "or a common word, so it was redacted only where it names the user. "
+        "t redacts it everywhere (code included)."
+    ),
+}
+
+
 def _show(index: int, total: int, group: ValueGroup, review: ExportReview) -> None:
     print(
         f"\n[{index}/{total}] {group.category} · {group.rule}  "
         f"{group.replacement or '(removed)'}  {group.count}x  value {group.sha256[:12]}"
     )
+    hint = _RULE_HINTS.get(group.rule)
+    if hint:
+        print(f"   {hint}")
     for occurrence in group.samples[:2]:
         print(f"   {occurrence.session_id[:12]} {occurrence.path}")
         print(f"   {review.context(occurrence)}")
