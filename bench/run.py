@@ -6,6 +6,7 @@ One command runs everything and writes ``bench/results/latest.json``::
     uv run python bench/run.py                 # full run (1 GiB + 256 MiB corpora)
     uv run python bench/run.py --only startup  # just start-up
     uv run python bench/run.py --only redact   # just redaction speed (bench/redact.py)
+    uv run python bench/run.py --only detectors # secret detectors compared (bench/detectors.py)
     uv run python bench/run.py --only worksets # just workset installs (bench/worksets.py)
     uv run python bench/run.py --only datasets # dataset build memory (bench/datasets.py;
                                                # minutes, so not part of the full run)
@@ -552,7 +553,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-memory", action="store_true", help="do not run the small corpus")
     ap.add_argument(
         "--only",
-        choices=("startup", "throughput", "memory", "redact", "worksets", "datasets", "evals"),
+        choices=(
+            "startup",
+            "throughput",
+            "memory",
+            "redact",
+            "detectors",
+            "worksets",
+            "datasets",
+            "evals",
+        ),
     )
     ap.add_argument("--keep", action="store_true", help="keep catalog and export folders")
     ap.add_argument("--startup-repeats", type=int, default=15)
@@ -569,6 +579,8 @@ def main(argv: list[str] | None = None) -> int:
     # Minutes on a 1 GiB export (bench/datasets.py), so only when asked for.
     do_datasets = args.only == "datasets"
     do_evals = args.only == "evals"
+    # About 40 s, and it compares libraries rather than checking ours: only when asked for.
+    do_detectors = args.only == "detectors"
 
     t_start = time.perf_counter()
     report: dict[str, Any] = {
@@ -765,6 +777,14 @@ def main(argv: list[str] | None = None) -> int:
             ["redact_speed"],
         ),
         (
+            "detectors",
+            "secret detectors: recall by provider, precision on code, speed",
+            "detectors.py",
+            [],
+            COMMAND_TIMEOUT_S,
+            ["detector_recall", "detector_precision"],
+        ),
+        (
             "worksets",
             "install vs pip install; --help with worksets",
             "worksets.py",
@@ -798,6 +818,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     chosen = {
         "redact": do_redact,
+        "detectors": do_detectors,
         "worksets": do_worksets,
         "datasets": do_datasets,
         "evals": do_evals,

@@ -144,3 +144,22 @@ def test_kingfisher_ignore_comments_do_not_hide_a_token(detector: ProviderDetect
         text = f"x = '{token}'  {marker}"
         findings = Scanner(load_rules(), providers=detector).scan(text)
         assert any(text[f.start : f.end] == token for f in findings), marker
+
+
+def test_a_rule_whose_group_is_a_repeated_piece_redacts_the_whole_match(
+    detector: ProviderDetector,
+) -> None:
+    # Kingfisher reports a rule's first group; in the Teams webhook rule that group is
+    # ``([a-z0-9]{4}-){3}``, a 5-character piece, which left the rest of the URL in clear.
+    rng = random.Random(12)
+
+    def guid() -> str:
+        return "-".join(_pick(rng, HEX, n) for n in (8, 4, 4, 4, 12))
+
+    url = (
+        f"https://acme.webhook.office.com/webhookb2/{guid()}@{guid()}"
+        f"/IncomingWebhook/{_pick(rng, HEX, 32)}/{guid()}"
+    )
+    text = f"é curl -X POST {url} -d @body.json"
+    (span,) = detector.find(text)
+    assert (span.start, span.end) == (text.index(url), text.index(url) + len(url))

@@ -14,6 +14,7 @@ parts of kingfisher reach the network; scanning does not).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from dataclasses import dataclass
@@ -78,6 +79,16 @@ class ProviderDetector:
         self._scanner = scanner
         metadata = rules.metadata()
         self._names = {str(m["id"]): rule_id_for(str(m["id"])) for m in metadata if _wanted(m)}
+        #: Rules whose first group is a repeated piece of the token, not the token: kingfisher
+        #: reports that piece, so the whole match is found again here.
+        self._whole: dict[str, re.Pattern[bytes]] = {}
+        for rule_id in self._names:
+            pattern = str(rules.detail(rule_id).get("pattern") or "")
+            if _first_group_repeats(pattern):
+                # A pattern Python cannot compile keeps the reported piece, widened to the
+                # whole token by the scanner as every secret is.
+                with contextlib.suppress(re.error):
+                    self._whole[rule_id] = re.compile(pattern.encode())
         self.rule_count = len(self._names)
         self.version = _version()
 
@@ -104,6 +115,9 @@ class ProviderDetector:
                 continue
             where = finding.location
             start, end = where["start_offset"], where["end_offset"]
+            whole = self._whole.get(finding.rule_id)
+            if whole is not None:
+                start, end = _whole_match(whole, data, start, end)
             if end > start:
                 hits.append((start, end, name))
         if not hits:
@@ -111,6 +125,46 @@ class ProviderDetector:
         if len(data) == len(text):  # ASCII: bytes are characters
             return [ProviderSpan(s, e, n) for s, e, n in hits]
         return _to_characters(data, hits)
+
+
+def _first_group_repeats(pattern: str) -> bool:
+    """Whether the first capturing group of ``pattern`` is quantified: ``([a-z]{4}-){3}``."""
+    depth, opened, index, size = 0, -1, 0, len(pattern)
+    in_class = False
+    while index < size:
+        char = pattern[index]
+        if char == "\\":
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            if opened < 0 and not pattern.startswith("(?", index):
+                opened = depth
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == opened:
+                return index + 1 < size and pattern[index + 1] in "{*+?"
+        index += 1
+    return False
+
+
+#: How far around a reported piece the whole match is looked for.
+_WHOLE_REACH = 2048
+
+
+def _whole_match(pattern: re.Pattern[bytes], data: bytes, start: int, end: int) -> tuple[int, int]:
+    """The span of the match of ``pattern`` around the piece ``start:end`` of ``data``."""
+    low = max(0, start - _WHOLE_REACH)
+    for match in pattern.finditer(data, low, min(len(data), end + _WHOLE_REACH)):
+        if match.start() <= start and end <= match.end():
+            return match.span()
+        if match.start() > start:
+            break
+    return start, end
 
 
 def _to_characters(data: bytes, hits: list[tuple[int, int, str]]) -> list[ProviderSpan]:
