@@ -206,9 +206,9 @@ def test() -> int:
     """Lint, type-check and run the whole test suite."""
     server_build = _start_model_server_build()
     _say("ruff check")
-    _run(tool("ruff"), "check", "core", "worksets", "tests", "bench", "dev.py")
+    _run(tool("ruff"), "check", "core", "worksets", "tests", "bench", "tools", "dev.py")
     _say("ruff format --check")
-    _run(tool("ruff"), "format", "--check", "core", "worksets", "tests", "bench", "dev.py")
+    _run(tool("ruff"), "format", "--check", "core", "worksets", "tests", "bench", "tools", "dev.py")
     _say("mypy --strict core/modellab")
     _run(tool("mypy"))
     if server_build is not None and server_build.wait() != 0:

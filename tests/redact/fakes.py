@@ -287,6 +287,14 @@ def putty_private_key(rng: random.Random) -> str:
     return "\n".join(lines)
 
 
+def kubernetes_secret_data(rng: random.Random) -> str:
+    """A base64 value of a Kubernetes Secret's data (a password, a token, a config file)."""
+    inner = rng.choice(
+        [url_credentials(rng), _pick(rng, ALNUM, 40), f"admin:{url_credentials(rng)}"]
+    )
+    return base64.b64encode(inner.encode()).decode()
+
+
 def jwt(rng: random.Random) -> str:
     header = _b64url(json.dumps({"alg": rng.choice(["HS256", "RS256"]), "typ": "JWT"}).encode())
     claims = {
@@ -474,6 +482,7 @@ FAKES: dict[str, Callable[[random.Random], str]] = {
     "pypi-token": pypi_token,
     "private-key": private_key,
     "putty-private-key": putty_private_key,
+    "kubernetes-secret-data": kubernetes_secret_data,
     "jwt": jwt,
     "bearer-token": bearer_token,
     "http-authorization": http_authorization,
@@ -555,6 +564,12 @@ _CONTEXTS: dict[str, tuple[str, ...]] = {
         "curl -sS -H 'Authorization: Basic {v}' https://api.acme-corp.io/v1/me",
         '{{"headers": {{"Authorization": "Token {v}"}}}}',
         "proxy-authorization: {v}",
+    ),
+    "kubernetes-secret-data": (
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: app-db\ntype: Opaque\ndata:\n"
+        "  username: YWRtaW4=\n  db-url: {v}\n",
+        "apiVersion: v1\ndata:\n  .secret-file: {v}\nkind: Secret\nmetadata:\n  name: creds\n",
+        '{{"apiVersion": "v1", "data": {{"api-key": "{v}"}}, "kind": "Secret"}}',
     ),
     "http-cookie": (
         "Cookie: {v}",
