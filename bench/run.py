@@ -18,15 +18,15 @@ One command runs everything and writes ``bench/results/latest.json``::
 Targets (exit status 1 if any fails):
 
 * throughput: ``modellab sessions import`` + ``modellab export --all --raw`` over the corpus
-  runs at no less than 1/3 of the speed of parsing the same bytes with stdlib ``json``. The
-  default, redacted export is measured and reported beside it (redaction scans every byte;
-  see bench/README.md);
+  runs at no less than 1/3 of the speed of parsing the same bytes with stdlib ``json``, and
+  so does import + the default, redacted export (issue 10), measured in the same run;
 * memory: peak RSS of those processes on the big corpus is within 1.5x (or +64 MiB) of the
   peak on the small corpus;
 * start-up: ``python -m modellab --help`` is at most 3x ``python -c pass`` (best of N);
-* redaction (``bench/redact.py``): ``Scanner.scan_many`` over the content strings of real
-  agent sessions and a CodeWhale slice runs at least 50 MB/s on one core on every data set,
-  and at least 50x faster than detect-secrets on the same bytes;
+* redaction (``bench/redact.py``): the export's ``Scanner.scan_many`` (our rules and
+  kingfisher's) over the content strings of real agent sessions and a CodeWhale slice runs
+  at least 150 MB/s on one core on both pooled sets, and at least 50x faster than
+  detect-secrets on the same bytes;
 * worksets (``bench/worksets.py``): ``modellab worksets install`` of a pure-Python workset
   from a local registry, warm uv cache, takes at most 1/4 of the time of ``pip install`` of
   the same wheel (best of N each, interleaved), and ``python -m modellab --help`` with every
@@ -685,6 +685,8 @@ def main(argv: list[str] | None = None) -> int:
             results["throughput_ratio"] = ratio
             results["throughput_ratio_redacted"] = redacted_ratio
             verdicts["throughput"] = _verdict(ratio >= THROUGHPUT_TARGET)
+            # Issue 10: the default, redacted export is held to the same 1/3.
+            verdicts["throughput_redacted"] = _verdict(redacted_ratio >= THROUGHPUT_TARGET)
             rows.append(
                 (
                     "modellab import + export --raw",
@@ -697,8 +699,8 @@ def main(argv: list[str] | None = None) -> int:
                 (
                     "modellab import + export (redacted)",
                     f"{big_run.mib_per_s:.0f} MiB/s",
-                    f"{redacted_ratio:.2f}x json (info)",
-                    "",
+                    f"{redacted_ratio:.2f}x json (>= 0.33x)",
+                    verdicts["throughput_redacted"],
                 )
             )
             rows.append(
@@ -711,7 +713,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
         else:
-            verdicts["throughput"] = "ERROR"
+            verdicts["throughput"] = verdicts["throughput_redacted"] = "ERROR"
             rows.append(("modellab import + export", "-", "did not run", "ERROR"))
             print(f"  error: {big_run.error}")
 
