@@ -46,7 +46,6 @@ provider covered (``detector_recall``), and no secret finding on the real code
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import importlib.util
 import json
@@ -65,10 +64,8 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-DATA = ROOT / "tests" / "data" / "secrets-recall"
 CORPUS = ROOT.parent / "shared" / "corpus"
 MB = 1_000_000
-KEY = b"modellab-recall"  # see tests/data/secrets-recall/README.md
 SUFFIXES = (".py", ".js", ".json", ".md", ".toml")
 RECALL_TARGET = 0.99
 HASH_KEY = b"bench-detectors-key-000000000001"
@@ -76,35 +73,29 @@ HASH_KEY = b"bench-detectors-key-000000000001"
 Span = tuple[int, int, str]  # start, end (characters), rule
 
 
+def _recall_set() -> Any:
+    """tests/redact/recall_set.py: the recall set, read as the recall test reads it.
+
+    Loaded by path: ``redact`` on this folder's import path is bench/redact.py.
+    """
+    spec = importlib.util.spec_from_file_location(
+        "recall_set", ROOT / "tests" / "redact" / "recall_set.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["recall_set"] = module  # dataclasses look their module up while building
+    spec.loader.exec_module(module)
+    return module
+
+
+_RECALL = _recall_set()
+DATA: Path = _RECALL.DATA
+Labelled = _RECALL.Labelled
+gitleaks_values = _RECALL.gitleaks_values
+kingfisher_values = _RECALL.kingfisher_values
+
 # --------------------------------------------------------------------------------------
 # Data
-
-
-@dataclass(frozen=True)
-class Labelled:
-    source: str
-    provider: str
-    rule: str
-    value: str = field(repr=False)
-    carrier: str = field(repr=False)
-    start: int
-    end: int
-
-
-def _decode(x: str) -> str:
-    raw = base64.b64decode(x)
-    return bytes(b ^ KEY[i % len(KEY)] for i, b in enumerate(raw)).decode("utf-8")
-
-
-def gitleaks_values() -> list[Labelled]:
-    out = []
-    for line in (DATA / "gitleaks.jsonl").read_text().splitlines():
-        r = json.loads(line)
-        value, carrier = _decode(r["value_x"]), _decode(r["carrier_x"])
-        out.append(
-            Labelled("gitleaks", r["provider"], r["rule"], value, carrier, r["start"], r["end"])
-        )
-    return out
 
 
 def detect_secrets_values(corpus: Path) -> list[Labelled]:
@@ -131,14 +122,34 @@ def detect_secrets_values(corpus: Path) -> list[Labelled]:
                 start = starts[number - 1]
                 end = text.index("-----", text.index("-----END", start) + 8) + 5
                 out.append(
-                    Labelled("detect-secrets", kind, kind, text[start:end], text, start, end)
+                    Labelled(
+                        "detect-secrets",
+                        kind,
+                        kind,
+                        f"{name}:{number}",
+                        text[start:end],
+                        text,
+                        start,
+                        end,
+                    )
                 )
                 continue
             line = lines[number - 1]
             span = _sha1_span(line, label["hashed_secret"])
             if span is not None:
                 s, (i, j) = starts[number - 1], span
-                out.append(Labelled("detect-secrets", kind, kind, line[i:j], text, s + i, s + j))
+                out.append(
+                    Labelled(
+                        "detect-secrets",
+                        kind,
+                        kind,
+                        f"{name}:{number}",
+                        line[i:j],
+                        text,
+                        s + i,
+                        s + j,
+                    )
+                )
     return out
 
 
@@ -152,20 +163,6 @@ def _sha1_span(line: str, sha1: str) -> tuple[int, int] | None:
                     j = i + len(rest)
                 return i, j
     return None
-
-
-def kingfisher_values() -> list[Labelled]:
-    import kingfisher_sdk
-
-    rules = kingfisher_sdk.Rules()
-    out = []
-    for meta in rules.metadata():
-        for example in rules.detail(meta["id"]).get("examples") or []:
-            provider = meta["id"].split(".", 1)[-1].split("/", 1)[-1]
-            out.append(
-                Labelled("kingfisher", provider, meta["id"], example, example, 0, len(example))
-            )
-    return out
 
 
 def site_packages() -> Path:

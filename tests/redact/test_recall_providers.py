@@ -23,18 +23,18 @@ value's sha256 prefix where one has to be named. Run with ``-s`` for the per-pro
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import random
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from redact.recall_set import DATA, Labelled, gitleaks_values, kingfisher_values
 
 from factories import assistant, result, saved_session, user, write_session
 from modellab.export import write_export
@@ -43,52 +43,9 @@ from modellab.redact import Placeholders, RedactionConfig, redact_trajectory
 from modellab.settings import Settings
 from modellab.store import Catalog, Selection
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "secrets-recall"
-#: The key the values and carriers are XORed with before base64 (see the data README).
-KEY = b"modellab-recall"
 GRAM = 8
 RECALL_MIN = 0.99
 HASH_KEY = b"recall-providers-test-key-000001"
-
-
-@dataclass(frozen=True)
-class Labelled:
-    source: str  # gitleaks | detect-secrets | kingfisher
-    provider: str
-    rule: str
-    name: str  # where it came from, for messages: rule, ordinal, template
-    value: str = field(repr=False)  # never shown, not even by pytest's introspection
-    carrier: str = field(repr=False)
-    start: int  # the value's span in the carrier
-    end: int
-
-    @property
-    def digest(self) -> str:
-        return hashlib.sha256(self.value.encode()).hexdigest()[:12]
-
-
-def _decode(x: str) -> str:
-    raw = base64.b64decode(x)
-    return bytes(b ^ KEY[i % len(KEY)] for i, b in enumerate(raw)).decode("utf-8")
-
-
-def gitleaks_values() -> list[Labelled]:
-    out = []
-    for line in (DATA / "gitleaks.jsonl").read_text().splitlines():
-        r = json.loads(line)
-        out.append(
-            Labelled(
-                "gitleaks",
-                r["provider"],
-                r["rule"],
-                f"{r['rule']}#{r['ordinal']} {r['origin']} {r['template'] or ''}".strip(),
-                _decode(r["value_x"]),
-                _decode(r["carrier_x"]),
-                r["start"],
-                r["end"],
-            )
-        )
-    return out
 
 
 #: detect-secrets types whose labels are keyword-less entropy strings: the labels include
@@ -150,32 +107,6 @@ def detect_secrets_values(corpus: Path) -> tuple[list[Labelled], list[Labelled]]
             )
             (entropy if kind in KEYWORDLESS else secrets).append(entry)
     return secrets, entropy
-
-
-def kingfisher_values() -> list[Labelled]:
-    """The examples kingfisher publishes with its rules, each as its own carrier."""
-    import kingfisher_sdk
-
-    rules = kingfisher_sdk.Rules()
-    out = []
-    for meta in rules.metadata():
-        for n, example in enumerate(rules.detail(meta["id"]).get("examples") or []):
-            out.append(
-                Labelled(
-                    "kingfisher",
-                    meta["id"].split(".", 1)[-1].split("/", 1)[-1],
-                    meta["id"],
-                    f"{meta['id']}#{n}",
-                    example,
-                    example,
-                    0,
-                    len(example),
-                )
-            )
-    return out
-
-
-# ---- planting and checking --------------------------------------------------------------
 
 
 def _trajectories(

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["JSONError", "describe_json_error", "dumps", "loads"]
+__all__ = ["JSONError", "describe_json_error", "dumps", "loads", "value_at"]
 
 JSONError = orjson.JSONDecodeError
 
@@ -45,3 +45,20 @@ def describe_json_error(data: bytes, error: JSONError) -> str:
     if text.startswith("unexpected end of data"):
         return f"truncated JSON ({text})"
     return f"not valid JSON ({text})"
+
+
+def value_at(document: Any, path: str) -> Any:
+    """The value at a JSON path (``/steps/3/tool_calls/0``) of ``document``, or None.
+
+    Paths are the ones redaction reports name fields by: object keys and list indexes,
+    each after a ``/``.
+    """
+    node = document
+    for part in path.split("/")[1:]:
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node

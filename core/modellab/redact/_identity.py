@@ -21,6 +21,7 @@ from typing import Any
 
 import ahocorasick_rs
 
+from modellab._internal import jsonio
 from modellab.redact._engine import Finding, Scanner, value_hash
 
 __all__ = ["Field", "SessionIdentity"]
@@ -541,7 +542,7 @@ class SessionIdentity:
             command = _COMMAND_ALONE.fullmatch(text)
             if command is None:
                 continue
-            call = _node_at(self._trajectory, path[: path.rindex("/arguments")])
+            call = jsonio.value_at(self._trajectory, path[: path.rindex("/arguments")])
             call_id = call.get("tool_call_id") if isinstance(call, dict) else None
             if not isinstance(call_id, str):
                 continue
@@ -668,16 +669,3 @@ class SessionIdentity:
                     )
                 rewritten.append(old)
             self._found[index] = rewritten
-
-
-def _node_at(document: Any, path: str) -> Any:
-    """The value at a JSON path (``/steps/3/tool_calls/0``) of ``document``, or None."""
-    node = document
-    for part in path.split("/")[1:]:
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return None
-    return node

@@ -225,12 +225,4 @@ def _line_offsets(path: Path) -> Iterator[int]:
 
 def field_at(document: Any, path: str) -> Any:
     """The value at a findings path (``/steps/3/message``) in a JSON document, or None."""
-    node = document
-    for part in path.split("/")[1:]:
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return None
-    return node
+    return jsonio.value_at(document, path)
