@@ -64,8 +64,20 @@ def sync(uv: Path) -> None:
     _say("uv sync (workspace + dev tools, from uv.lock)")
     # The system trust store, not uv's bundled roots: machines behind a TLS-inspecting
     # proxy (most corporate networks, and CI here) only trust the proxy there.
-    env = {"UV_NATIVE_TLS": "1", **os.environ}
+    env = {_system_certs_variable(uv): "1", **os.environ}
     _run(uv, "sync", "--locked", "--all-packages", "--python", sys.executable, env=env)
+
+
+def _system_certs_variable(uv: Path) -> str:
+    """uv's switch to the system trust store: ``UV_SYSTEM_CERTS`` where uv knows it.
+
+    Newer uv warns on every run that ``UV_NATIVE_TLS`` is deprecated; an older uv (one on
+    PATH may be) knows only that name.
+    """
+    completed = subprocess.run(
+        [str(uv), "help", "sync"], capture_output=True, text=True, check=False
+    )
+    return "UV_SYSTEM_CERTS" if "UV_SYSTEM_CERTS" in completed.stdout else "UV_NATIVE_TLS"
 
 
 def tool(name: str) -> Path:

