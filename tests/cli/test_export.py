@@ -135,3 +135,25 @@ def test_interrupted_export_leaves_nothing_that_looks_complete(imported, tmp_pat
         write_export(catalog, Selection(), out, redaction=None, on_progress=interrupt)
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+
+
+def test_empty_sessions_are_listed_but_not_exported(imported, tmp_path, capsys):
+    # An empty session (no messages at all) imports and is listed; it is no ATIF trajectory,
+    # so the export leaves it out and says so.
+    folder = tmp_path / "empty"
+    write_session(folder, saved_session([], session_id="empty-1"))
+    assert main(["sessions", "import", str(folder)]) in (0, 1)
+    assert main(["sessions", "list", "--json"]) == 0
+    assert "empty-1" in capsys.readouterr().out
+    out = tmp_path / "out"
+    assert main(["export", "--all", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Left out 1 empty session(s)" in printed
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["left_out"] == {"empty": {"count": 1, "ids": ["empty-1"]}}
+    lines = (out / "trajectories.jsonl").read_text().splitlines()
+    assert len(lines) == 4 and all(json.loads(line)["steps"] for line in lines)
+    # Only empty sessions selected: nothing to export, said plainly (usage error).
+    assert main(["export", "--ids", "empty-1", "--out", str(tmp_path / "none")]) == 2
+    assert "empty (no messages)" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()

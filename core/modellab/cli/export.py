@@ -70,6 +70,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         f"Exported {result.sessions} session(s) ({counts['turns']} turns, "
         f"{counts['tool_calls']} tool calls) to {result.out_dir}"
     )
+    empty = result.manifest["left_out"].get("empty")
+    if empty:
+        print(
+            f"Left out {empty['count']} empty session(s) (no messages, so no ATIF "
+            "trajectory); they stay in the catalog."
+        )
     print("  trajectories.jsonl        ATIF, one trajectory per line")
     print("  manifest.json             counts, sha256 of every file, sources, redaction report")
     redaction = result.manifest["redaction"]

@@ -258,6 +258,14 @@ def write_export(
             "no sessions match the selection",
             hint="capture sessions with 'modellab capture', or pass --all",
         )
+    # A session with no messages at all is no ATIF trajectory (one needs steps): it stays
+    # listed in the catalog, and the export says how many it left out.
+    empty = [row.id for row, _digest, _size in refs if row.turns == 0]
+    refs = [ref for ref in refs if ref[0].turns > 0]
+    if not refs:
+        raise UsageError(
+            f"all {len(empty)} selected session(s) are empty (no messages): nothing to export"
+        )
     _prepare_target(out_dir, force=force)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
@@ -326,6 +334,7 @@ def write_export(
             "files": files_section,
             "sources": tally.sources(),
             "sessions": tally.sessions,
+            "left_out": {"empty": {"count": len(empty), "ids": empty}} if empty else {},
         }
         manifest_bytes = jsonio.dumps(manifest, indent=True) + b"\n"
         atomic_write_bytes(staging / MANIFEST, manifest_bytes)
