@@ -12,7 +12,9 @@ abandoned branch) in file order, already de-duplicated and shape-checked. The bu
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,9 +38,15 @@ from modellab.traces import (
     Usage,
 )
 
-__all__ = ["Thread", "build_thread", "prompt_kind"]
+__all__ = ["SUBAGENT_REF_KEY", "Thread", "build_thread", "prompt_kind"]
 
 _INTERRUPTED = "[Request interrupted by user"
+# Tools that run a sub-agent, and the line their result text ends with (2.x CLIs):
+# "agentId: a1b2c3d (for resuming to continue this agent's work if needed)".
+_AGENT_TOOLS = frozenset({"Task", "Agent"})
+_AGENT_ID_TEXT = re.compile(r"(?m)^\s*agentId:\s*([A-Za-z0-9_-]+)")
+#: Key under ``ToolResult.extra`` for ATIF's ``subagent_trajectory_ref`` (a list of refs).
+SUBAGENT_REF_KEY = "subagent_trajectory_ref"
 # Text a user line starts with -> the step kind, and whether it opens a new turn.
 _PREFIX_KINDS: tuple[tuple[str, str, bool], ...] = (
     ("<command-name>", "slash_command", True),
@@ -212,7 +220,13 @@ def _add(a: int | None, b: int | None) -> int | None:
 
 
 class _Builder:
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        subagent_refs: Mapping[str, dict[str, Any]],
+        call_agents: Mapping[str, str],
+    ) -> None:
+        self.subagent_refs = subagent_refs
+        self.call_agents = call_agents
         self.turns: list[_TurnDraft] = []
         self.by_message: dict[str, _StepDraft] = {}
         self.calls: dict[str, tuple[_CallDraft, int, _StepDraft]] = {}
@@ -280,7 +294,11 @@ class _Builder:
                 )
             )
         turn_index = len(self.turns) - 1
-        for block in message["content"]:
+        content = message["content"]
+        if isinstance(content, str):
+            # A plain-string content is the whole reply, as one text block would be.
+            content = [{"type": "text", "text": content}]
+        for block in content:
             if not isinstance(block, dict):
                 continue
             btype = block.get("type")
@@ -367,8 +385,17 @@ class _Builder:
         call, turn_index, step = found
         call.status = verdict.status
         call.tool_use_result = tool_use_result
-        self.results[call.id] = verdict.result
-        step.results.append(verdict.result)
+        result = verdict.result
+        agent = self._agent_of(call, result, tool_use_result)
+        if agent is not None:
+            self.agent_ids[call.id] = agent
+            ref = self.subagent_refs.get(agent)
+            if ref is not None:
+                result = result.model_copy(
+                    update={"extra": {**result.extra, SUBAGENT_REF_KEY: [dict(ref)]}}
+                )
+        self.results[call.id] = result
+        step.results.append(result)
         if verdict.denial is not None:
             detail, source = verdict.denial
             self.labels.append(
@@ -380,9 +407,19 @@ class _Builder:
                     detail=detail,
                 )
             )
-        if isinstance(tool_use_result, dict) and isinstance(tool_use_result.get("agentId"), str):
-            self.agent_ids[call.id] = tool_use_result["agentId"]
         return None
+
+    def _agent_of(self, call: _CallDraft, result: ToolResult, tool_use_result: Any) -> str | None:
+        """The sub-agent a call ran: ``toolUseResult.agentId``, else the ``agent_progress``
+        records that named the call, else (Task/Agent only) the result's ``agentId:`` line."""
+        if isinstance(tool_use_result, dict) and isinstance(tool_use_result.get("agentId"), str):
+            return str(tool_use_result["agentId"])
+        named = self.call_agents.get(call.id)
+        if named is not None or call.name not in _AGENT_TOOLS:
+            return named
+        # The CLI's trailer comes last; the sub-agent's own report may quote other ids.
+        found = _AGENT_ID_TEXT.findall(result.content)
+        return str(found[-1]) if found else None
 
     def _system(self, entry: dict[str, Any]) -> None:
         subtype = entry.get("subtype")
@@ -485,9 +522,19 @@ class _Builder:
             )
 
 
-def build_thread(entries: list[dict[str, Any]]) -> Thread:
-    """Build turns, labels, artifacts and usage from one thread's lines, in order."""
-    builder = _Builder()
+def build_thread(
+    entries: list[dict[str, Any]],
+    subagent_refs: Mapping[str, dict[str, Any]] | None = None,
+    call_agents: Mapping[str, str] | None = None,
+) -> Thread:
+    """Build turns, labels, artifacts and usage from one thread's lines, in order.
+
+    ``subagent_refs`` maps a sub-agent id to its ATIF ``SubagentTrajectoryRef``
+    (``{"session_id": ..., ...}``); a Task/Agent result that ran that sub-agent gets it under
+    ``ToolResult.extra["subagent_trajectory_ref"]``. ``call_agents`` maps a call id to the
+    sub-agent id that ``agent_progress`` records named for it.
+    """
+    builder = _Builder(subagent_refs or {}, call_agents or {})
     for entry in entries:
         builder.add(entry)
     return builder.finish()

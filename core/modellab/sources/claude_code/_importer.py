@@ -4,7 +4,9 @@ A session file may have sub-agent transcripts beside it, in
 ``<sessionId>/subagents/agent-<id>.jsonl``; they are read with their parent and become
 ``Session.subagents``, each with its own provenance, and are listed as sidecars of the
 parent. Sidechain lines written inline (older CLIs) and sub-agent messages that survive only
-as ``agent_progress`` echoes become sub-agent sessions too.
+as ``agent_progress`` echoes become sub-agent sessions too. Each Task/Agent result that ran a
+sub-agent carries ATIF's ``subagent_trajectory_ref`` (under ``ToolResult.extra``) naming that
+sub-agent's session, and the sub-agent names the call in ``extra["parent_tool_call_id"]``.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["PARSER_VERSION", "ClaudeCodeImporter", "plugin"]
 
 #: Bump when the mapping from Claude Code lines to sessions changes.
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 SOURCE_FORMAT = "claude_code.jsonl"
 _TITLE_LENGTH = 80
 _SNIFF_LINES = 64
@@ -62,6 +64,27 @@ def _agent_extra(agent_id: str) -> dict[str, str]:
     if agent_id.startswith("acompact"):
         return {"agent_id": agent_id, "role": "compaction"}
     return {"agent_id": agent_id}
+
+
+def _subagent_refs(
+    subagents: list[Session], sub_sources: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """Sub-agent id -> its ATIF ``SubagentTrajectoryRef`` (``session_id``, plus the file).
+
+    The first session recorded for an id wins: sub-agent files are read after inline
+    sidechains and progress echoes, which never share an id with a file.
+    """
+    refs: dict[str, dict[str, Any]] = {}
+    for sub in subagents:
+        agent = sub.extra.get("agent_id")
+        if not isinstance(agent, str) or agent in refs:
+            continue
+        ref: dict[str, Any] = {"session_id": sub.id}
+        source = sub_sources.get(sub.id)
+        if source is not None:
+            ref["extra"] = {"source_file": source}
+        refs[agent] = ref
+    return refs
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +258,8 @@ class ClaudeCodeImporter:
 
         subagents: list[Session] = []
         sidecars: list[SidecarFile] = []
+        #: Sub-agent session id -> the file it came from (relative to the parent's folder).
+        sub_sources: dict[str, str] = {}
         for key, entries in sidechains.items():
             subagents.append(
                 self._subagent(session_id, key, entries, source, parsed, "sidechain", report)
@@ -258,21 +283,21 @@ class ClaudeCodeImporter:
                 report.warnings.extend(f"{sub_path.name}: {w}" for w in sub_report.warnings)
             if sub is None:
                 continue
+            relative = sub_path.relative_to(path.parent).as_posix()
+            sub_sources[sub.id] = relative
             sidecars.append(
-                SidecarFile(
-                    path=sub_path.relative_to(path.parent).as_posix(),
-                    sha256=sub.provenance.sha256,
-                    role="subagent",
-                )
+                SidecarFile(path=relative, sha256=sub.provenance.sha256, role="subagent")
             )
             subagents.append(self._link_parent(sub, parsed))
 
+        refs = _subagent_refs(subagents, sub_sources)
+        call_agents = {call: agent for agent, call in parsed.agent_parents.items()}
         active, abandoned = _split_abandoned(main, parsed.parents)
-        thread = build_thread(active)
+        thread = build_thread(active, refs, call_agents)
         report.warnings.extend(thread.warnings)
         branches = []
         for fork, entries in abandoned:
-            branch_thread = build_thread(entries)
+            branch_thread = build_thread(entries, refs, call_agents)
             leaf = next(
                 (e["uuid"] for e in reversed(entries) if isinstance(e.get("uuid"), str)), ""
             )

@@ -74,9 +74,35 @@ def _well_formed(obj: dict[str, Any]) -> bool:
     if not isinstance(message, dict):
         return False
     content = message.get("content")
-    if kind == "assistant":
-        return isinstance(content, list)
+    # Assistant content is a list of blocks; some writers (and older CLIs) give a plain string.
     return isinstance(content, str | list)
+
+
+def _summary_text(obj: dict[str, Any]) -> str | None:
+    """The text of a ``summary`` line: ``summary``, else ``message`` (a string or a message).
+
+    Some writers put the summary under ``message`` instead of ``summary``, either as the
+    text itself or as a message object whose ``content`` is a string or text blocks.
+    """
+    summary = obj.get("summary")
+    if isinstance(summary, str):
+        return summary
+    message = obj.get("message")
+    if isinstance(message, dict):
+        message = message.get("content")
+    if isinstance(message, str):
+        return message if message.strip() else None
+    if isinstance(message, list):
+        texts = [
+            block["text"]
+            for block in message
+            if isinstance(block, dict)
+            and block.get("type") == "text"
+            and isinstance(block.get("text"), str)
+        ]
+        joined = "\n\n".join(t for t in texts if t.strip())
+        return joined or None
+    return None
 
 
 class _Sorter:
@@ -203,10 +229,11 @@ class _Sorter:
 
     def title(self, kind: str, obj: dict[str, Any]) -> None:
         parsed = self.parsed
-        if kind == "summary" and isinstance(obj.get("summary"), str):
+        summary = _summary_text(obj) if kind == "summary" else None
+        if summary is not None:
             leaf = obj.get("leafUuid")
             parsed.summaries.append(
-                {"summary": obj["summary"], "leaf_uuid": leaf if isinstance(leaf, str) else ""}
+                {"summary": summary, "leaf_uuid": leaf if isinstance(leaf, str) else ""}
             )
         elif kind == "custom-title" and isinstance(obj.get("customTitle"), str):
             parsed.custom_title = obj["customTitle"]
