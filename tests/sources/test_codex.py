@@ -118,7 +118,7 @@ def test_session_facts_and_provenance_come_from_session_meta(codex_dir: Path) ->
     prov = session.provenance
     assert prov.source_format == "codex.rollout"
     assert prov.source_format_version == meta["cli_version"]
-    assert prov.parser_version == PARSER_VERSION == "1"
+    assert prov.parser_version == PARSER_VERSION == "2"
     assert prov.sha256 == hashlib.sha256(data).hexdigest()
     assert prov.size_bytes == len(data)
     git = session.turns[0].git

@@ -31,7 +31,7 @@ from modellab.traces import (
 
 __all__ = ["PARSER_VERSION", "read_saved_session"]
 
-PARSER_VERSION = "codewhale-1"
+PARSER_VERSION = "codewhale-2"
 SUPPORTED_SCHEMA = 1
 
 _OLD_COMPACTION_MARKER = "Conversation Summary (Auto-Generated)"
@@ -196,9 +196,18 @@ def _approval_labels(events: list[tuple[dict[str, Any], str]]) -> dict[str, list
 def _usage(metadata: dict[str, Any]) -> Usage | None:
     # The file keeps only a token total with no input/output split (§4.8), which stays in
     # ``extra``; the cost is the one usage figure with a neutral home.
+    # A turn CodeWhale could not price (``unpriced_turns``, v0.9.x) is left out of
+    # ``session_cost_usd``: the sum is then not the session's cost (0.0 with every turn
+    # unpriced means "no price known", not "free"), so the cost is unknown. The snapshot
+    # itself stays in ``extra["cost"]``.
     cost = metadata.get("cost")
-    usd = cost.get("session_cost_usd") if isinstance(cost, dict) else None
+    if not isinstance(cost, dict):
+        return None
+    usd = cost.get("session_cost_usd")
     if not isinstance(usd, int | float) or isinstance(usd, bool):
+        return None
+    unpriced = cost.get("unpriced_turns")
+    if isinstance(unpriced, int) and not isinstance(unpriced, bool) and unpriced > 0:
         return None
     return Usage(cost_usd=float(usd))
 

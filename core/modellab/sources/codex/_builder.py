@@ -18,6 +18,7 @@ from modellab.sources.codex._freeze import ENVELOPE_KEYS, freeze
 from modellab.sources.codex._records import (
     Record,
     Scan,
+    context_cwd,
     is_boilerplate,
     message_text,
     reasoning_texts,
@@ -47,6 +48,9 @@ class Built:
     last_timestamp: str | None
     title: str | None
     model: str | None
+    #: The session's working folder: ``session_meta.cwd``, else the first one an
+    #: ``<environment_context>`` message named.
+    cwd: str | None
     turns: list[Turn]
     artifacts: list[Diff | TestRun]
     labels: list[Label]
@@ -66,6 +70,9 @@ class _Builder:
         self.model: str | None = None
         self.usage: Usage | None = None
         self._last_total: Any = None
+        #: End events that came before the call item they answer, by call id.
+        self._pending_ends: dict[str, dict[str, tuple[int, dict[str, Any]]]] = {}
+        self._context_cwd: str | None = None
         # What the next turn inherits: cwd, posture and model from turn_context.
         self._cwd: str | None = None
         self._posture: dict[str, str] = {}
@@ -142,7 +149,17 @@ class _Builder:
 
     def _context(self, record: Record, source: StepSource, text: str) -> None:
         turn = self._turn(record.timestamp)
-        turn.steps.append(StepDraft(source, record.timestamp, texts=[text], kind="context"))
+        step = StepDraft(source, record.timestamp, texts=[text], kind="context")
+        cwd = context_cwd(text) if source == "user" else None
+        if cwd is not None:
+            # The folder is named in the text too: record it where redaction looks for
+            # working folders (``cwd`` fields), on the step, and on the turn and session
+            # when nothing structured named one.
+            step.extra["cwd"] = cwd
+            turn.cwd = turn.cwd or cwd
+            self._cwd = self._cwd or cwd
+            self._context_cwd = self._context_cwd or cwd
+        turn.steps.append(step)
         self._open = None
 
     # -- lines -----------------------------------------------------------------------
@@ -165,6 +182,9 @@ class _Builder:
             last_timestamp=next((r.timestamp for r in reversed(records) if r.timestamp), None),
             title=self.title,
             model=self.model,
+            cwd=meta_cwd
+            if isinstance(meta_cwd := self.meta.get("cwd"), str)
+            else self._context_cwd,
             turns=frozen.turns,
             artifacts=frozen.artifacts,
             labels=[label for _, label in labels],
@@ -285,6 +305,7 @@ class _Builder:
         call = CallDraft(call_id, name, arguments, record.lineno, self.turns[-1])
         step.calls.append(call)
         self.calls[call_id] = call
+        call.ends.update(self._pending_ends.pop(call_id, {}))
         return call
 
     def _named_call(self, record: Record, arguments_key: str) -> None:
@@ -373,10 +394,12 @@ class _Builder:
 
     def _task_started(self, record: Record) -> str | None:
         turn = self.turns[-1] if self.turns else None
-        if turn is None or turn.has_prompt or turn.has_agent:
-            self._new_turn(record.timestamp)
+        # A prompt written before its task_started (0.146) belongs to the task it starts.
+        if turn is None or turn.started or turn.has_agent:
+            turn = self._new_turn(record.timestamp)
         elif turn.started_at is None:
             turn.started_at = record.timestamp
+        turn.started = True
         return None
 
     def _duplicate(self, record: Record, role: str, text: str) -> bool:
@@ -386,10 +409,17 @@ class _Builder:
             return True
         return False
 
+    def _duplicate_next(self, record: Record, text: str) -> bool:
+        """A prompt event written before ``task_started``, whose item is in the next task."""
+        shifted = Record(
+            record.lineno, record.kind, record.timestamp, record.payload, record.task + 1
+        )
+        return self._duplicate(shifted, "user", text)
+
     def _user_message(self, record: Record) -> str | None:
         message = record.payload.get("message")
         text = message if isinstance(message, str) else ""
-        if self._duplicate(record, "user", text):
+        if self._duplicate(record, "user", text) or self._duplicate_next(record, text):
             return _DUPLICATE_ITEM
         images = record.payload.get("images")
         count = len(images) if isinstance(images, list) else 0
@@ -462,6 +492,29 @@ class _Builder:
         self.labels.append((record.lineno, label))
         return None
 
+    def _early_end(self, record: Record, event_type: str, call_id: str) -> str | None:
+        """An end event whose call is not known yet: keep it for the call, or be the call."""
+        if call_id in self.scan.item_call_ids:
+            pending = self._pending_ends.setdefault(call_id, {})
+            if event_type in pending:
+                return f"repeat {event_type} for a call"
+            pending[event_type] = (record.lineno, record.payload)
+            return None
+        if event_type == "mcp_tool_call_end":
+            name, arguments = _mcp_call(record)
+        elif event_type == "patch_apply_end":
+            name, arguments = (
+                "apply_patch",
+                {"changes": _change_list(record.payload.get("changes"))},
+            )
+        else:
+            return f"{event_type} for an unknown call"
+        # Only the event recorded this call (no response_item): it becomes the call.
+        call = self._add_call(record, call_id, name, arguments)
+        call.ends[event_type] = (record.lineno, record.payload)
+        self._open = None
+        return None
+
     def _other_event(self, record: Record, event_type: str) -> str | None:
         call_id = record.payload.get("call_id")
         if isinstance(call_id, str):
@@ -469,7 +522,7 @@ class _Builder:
                 return f"{event_type}: the end event carries the facts"
             call = self.calls.get(call_id)
             if call is None:
-                return f"{event_type} for an unknown call"
+                return self._early_end(record, event_type, call_id)
             if event_type in call.ends:
                 return f"repeat {event_type} for a call"
             call.ends[event_type] = (record.lineno, record.payload)
@@ -479,6 +532,38 @@ class _Builder:
         if event_type == "context_compacted":
             return "context_compacted marker (the compacted line holds the summary)"
         return f"event_msg {event_type}: UI event with no neutral field"
+
+
+def _mcp_call(record: Record) -> tuple[str, dict[str, Any]]:
+    """The name the model used (``mcp__server__tool``) and the arguments of an MCP call."""
+    invocation = record.payload.get("invocation")
+    invocation = invocation if isinstance(invocation, dict) else {}
+    server, tool = as_str(invocation.get("server")), as_str(invocation.get("tool"))
+    name = f"mcp__{server or 'unknown'}__{tool or 'unknown'}"
+    arguments = invocation.get("arguments")
+    return name, arguments if isinstance(arguments, dict) else parse_arguments(arguments)
+
+
+def _change_list(changes: Any) -> list[dict[str, Any]]:
+    """``changes`` (path -> FileChange) as a list: a path kept as a key escapes redaction.
+
+    A FileChange is ``{"type": "update", "unified_diff": ...}`` in current builds and
+    ``{"update": {"unified_diff": ...}}`` (externally tagged) in older ones; both come back
+    in the first shape.
+    """
+    if not isinstance(changes, dict):
+        return []
+    listed: list[dict[str, Any]] = []
+    for path, change in changes.items():
+        if not isinstance(change, dict):
+            listed.append({"path": path})
+            continue
+        if "type" not in change and len(change) == 1:
+            ((kind, inner),) = change.items()
+            if kind in {"add", "delete", "update"} and isinstance(inner, dict):
+                change = {"type": kind, **inner}
+        listed.append({"path": path, **change})
+    return listed
 
 
 def build(path: Path, report: FileImport, scan: Scan) -> Built:

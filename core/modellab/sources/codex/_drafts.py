@@ -75,5 +75,7 @@ class TurnDraft:
     #: A real user prompt is in this turn (a second prompt opens a new turn).
     has_prompt: bool = False
     has_agent: bool = False
+    #: A ``task_started`` opened (or joined) it: the next one opens a new turn.
+    started: bool = False
     #: ``turn_aborted`` ended it: unanswered calls were cancelled, not dangling.
     aborted: bool = False

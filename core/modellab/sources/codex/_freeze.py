@@ -17,6 +17,8 @@ from modellab.sources.codex._drafts import CallDraft, TurnDraft
 from modellab.sources.codex._tools import (
     duration_ms,
     exit_code_from_text,
+    mcp_result,
+    patch_end_text,
     patch_sections,
     shell_argv,
     shell_command_text,
@@ -120,10 +122,12 @@ def _result(call: CallDraft) -> ToolResult | None:
         millis = output.duration_ms
     if millis is None and "mcp_tool_call_end" in call.ends:
         millis = duration_ms(call.end("mcp_tool_call_end").get("duration"))
+    mcp_end = call.end("mcp_tool_call_end")
     failed = (
         (output is not None and output.success is False)
         or call.end("patch_apply_end").get("success") is False
         or exec_end.get("status") == "failed"
+        or (bool(mcp_end) and mcp_result(mcp_end)[1])
     )
     error_kind = None
     if isinstance(exit_code, int) and exit_code != 0:
@@ -151,6 +155,12 @@ def _end_content(call: CallDraft) -> str:
                 return value
         parts = [exec_end.get("stdout"), exec_end.get("stderr")]
         return "".join(part for part in parts if isinstance(part, str))
+    mcp_end = call.end("mcp_tool_call_end")
+    if mcp_end:
+        return mcp_result(mcp_end)[0]
+    patch_end = call.end("patch_apply_end")
+    if patch_end:
+        return patch_end_text(patch_end)
     _, payload = next(iter(call.ends.values()))
     rest = {key: value for key, value in payload.items() if key not in ENVELOPE_KEYS}
     return jsonio.dumps(rest, sort_keys=True).decode()
@@ -158,7 +168,11 @@ def _end_content(call: CallDraft) -> str:
 
 def _artifacts(call: CallDraft, result: ToolResult | None, frozen: Frozen) -> None:
     if call.canonical == "apply_patch":
-        _diffs(call, call.arguments.get("_raw", call.arguments.get("input")), result, frozen)
+        patch = call.arguments.get("_raw", call.arguments.get("input"))
+        if patch is None and isinstance(call.arguments.get("changes"), list):
+            _change_diffs(call, call.arguments["changes"], result, frozen)
+            return
+        _diffs(call, patch, result, frozen)
         return
     if call.canonical != "exec_shell":
         return
@@ -183,6 +197,34 @@ def _diffs(call: CallDraft, patch: Any, result: ToolResult | None, frozen: Froze
         Diff(tool_call_id=call.id, path=path, patch=piece, origin="apply_patch", applied=applied)
         for path, piece in patch_sections(patch)
     )
+
+
+def _change_diffs(
+    call: CallDraft, changes: list[Any], result: ToolResult | None, frozen: Frozen
+) -> None:
+    """Diffs from a ``patch_apply_end``'s ``changes`` (a call known only by that event)."""
+    applied = None if result is None else not result.is_error
+    for change in changes:
+        if not isinstance(change, dict) or not isinstance(change.get("path"), str):
+            continue
+        path = change["path"]
+        kind = change.get("type")
+        if kind == "update" and isinstance(change.get("unified_diff"), str):
+            patch = change["unified_diff"]
+        elif kind in {"add", "delete"} and isinstance(change.get("content"), str):
+            sign = "+" if kind == "add" else "-"
+            patch = "".join(sign + line for line in change["content"].splitlines(keepends=True))
+        else:
+            continue
+        frozen.artifacts.append(
+            Diff(
+                tool_call_id=call.id,
+                path=path,
+                patch=patch,
+                origin="patch_apply_end",
+                applied=applied,
+            )
+        )
 
 
 def _test_run(call: CallDraft, command: str, result: ToolResult | None, frozen: Frozen) -> None:

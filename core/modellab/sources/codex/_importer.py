@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["PARSER_VERSION", "SOURCE_FORMAT", "CodexImporter", "plugin"]
 
 #: Bump when the mapping changes, so stored sessions can be re-imported.
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 SOURCE_FORMAT = "codex.rollout"
 
 # A first line too long for the sniff window still starts like this.
@@ -149,7 +149,7 @@ class CodexImporter:
             updated_at=built.last_timestamp,
             model=built.model,
             model_provider=_text(meta, "model_provider"),
-            cwd=_text(meta, "cwd"),
+            cwd=built.cwd,
             system_prompt=system_prompt,
             turns=tuple(built.turns),
             artifacts=tuple(built.artifacts),

@@ -9,6 +9,7 @@ there, whatever the order.
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ __all__ = [
     "ENVELOPE_TYPES",
     "Record",
     "Scan",
+    "context_cwd",
     "is_boilerplate",
     "message_text",
     "reasoning_texts",
@@ -76,8 +78,26 @@ class Scan:
     )
     #: (task, query) -> how many ``web_search_call`` items ran it.
     search_items: Counter[tuple[int, str]] = field(default_factory=Counter)
+    #: Call ids that a ``response_item`` call (function, custom, local shell) defines; an
+    #: end event for one of them may come before the call item in newer builds.
+    item_call_ids: set[str] = field(default_factory=set)
     #: The file starts with a pre-envelope (2025) bare meta object.
     legacy: bool = False
+
+
+#: ``response_item`` types that define a tool call.
+_CALL_ITEM_TYPES = frozenset({"function_call", "custom_tool_call", "local_shell_call"})
+
+# ``<environment_context>`` names the working folder as ``<cwd>/path</cwd>``.
+_CONTEXT_CWD = re.compile(r"<cwd>\s*([^<]+?)\s*</cwd>")
+
+
+def context_cwd(text: str) -> str | None:
+    """The working folder an ``<environment_context>`` message names, if any."""
+    if not text.lstrip().startswith("<environment_context>"):
+        return None
+    match = _CONTEXT_CWD.search(text)
+    return match.group(1) if match else None
 
 
 def message_text(content: Any) -> str:
@@ -138,6 +158,10 @@ def _index(scan_: Scan, record: Record) -> None:
                 scan_.item_texts[record.task, "reasoning", text.strip()] += 1
         elif kind == "web_search_call":
             scan_.search_items[record.task, search_query(payload)] += 1
+        elif kind in _CALL_ITEM_TYPES:
+            call_id = payload.get("call_id") or payload.get("id")
+            if isinstance(call_id, str) and call_id:
+                scan_.item_call_ids.add(call_id)
     elif record.kind == "event_msg" and kind == "web_search_end":
         call_id = payload.get("call_id")
         if isinstance(call_id, str):

@@ -20,8 +20,10 @@ __all__ = [
     "duration_ms",
     "exit_code_from_text",
     "git_facts",
+    "mcp_result",
     "parse_arguments",
     "parse_output",
+    "patch_end_text",
     "patch_sections",
     "posture_of",
     "shell_argv",
@@ -91,51 +93,133 @@ class ParsedOutput:
 
 
 def _content_text(items: list[Any]) -> str:
-    parts = [
-        item["text"]
-        for item in items
-        if isinstance(item, dict) and isinstance(item.get("text"), str)
-    ]
+    """The text of a list of content parts (``input_text``/``output_text``/``text``).
+
+    Image parts have no text; they are shown as ``[image]`` so a result made only of
+    images is not empty.
+    """
+    parts: list[str] = []
+    for item in items:
+        if isinstance(item, str):
+            parts.append(item)
+        elif isinstance(item, dict):
+            text = item.get("text")
+            if isinstance(text, str):
+                parts.append(text)
+            elif item.get("type") in {"input_image", "image"}:
+                parts.append("[image]")
     return "\n".join(parts)
+
+
+def _is_content_list(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(item, dict) and isinstance(item.get("type"), str) for item in value)
+    )
+
+
+#: Keys under which an output object holds its text, most specific first.
+_OUTPUT_TEXT_KEYS = ("content", "content_items", "output", "text", "body", "Text", "ContentItems")
+
+
+def _object_output(raw: dict[str, Any]) -> ParsedOutput:
+    success = raw.get("success")
+    ok = success if isinstance(success, bool) else None
+    meta = raw.get("metadata")
+    if isinstance(raw.get("output"), str) and isinstance(meta, dict):
+        # The shell wrapper ``{"output", "metadata"}`` written as an object, not a string.
+        code, seconds = meta.get("exit_code"), meta.get("duration_seconds")
+        return ParsedOutput(
+            raw["output"],
+            exit_code=code if isinstance(code, int) else None,
+            duration_ms=round(seconds * 1000) if isinstance(seconds, int | float) else None,
+            success=ok,
+        )
+    for key in _OUTPUT_TEXT_KEYS:
+        value = raw.get(key)
+        if isinstance(value, str):
+            return ParsedOutput(value, success=ok)
+        if isinstance(value, list):
+            return ParsedOutput(_content_text(value), success=ok)
+        if isinstance(value, dict):
+            inner = _object_output(value)
+            return ParsedOutput(inner.content, success=ok if ok is not None else inner.success)
+    return ParsedOutput(jsonio.dumps(raw).decode(), success=ok)
 
 
 def parse_output(raw: Any) -> ParsedOutput:
     """Read a ``function_call_output`` / ``custom_tool_call_output`` ``output`` field.
 
     Codex writes plain text, a JSON string ``{"output": ..., "metadata": {"exit_code",
-    "duration_seconds"}}`` (shell and apply_patch), an object ``{"content", "success"}``, or
-    a list of content items (image results).
+    "duration_seconds"}}`` (shell and apply_patch), an object ``{"content", "success"}``
+    (or ``{"content_items"}``, ``{"text"}``, ``{"body"}``), or a list of content parts
+    ``{"type": "input_text", "text": ...}`` (0.1xx tool results, images), sometimes itself
+    written as a JSON string. Each comes back as the text the model saw.
     """
     if isinstance(raw, str):
-        if raw.startswith('{"output"'):
+        stripped = raw.lstrip()
+        if stripped.startswith(("{", "[")):
             try:
-                wrapped = jsonio.loads(raw)
+                decoded = jsonio.loads(raw)
             except jsonio.JSONError:
-                wrapped = None
-            if isinstance(wrapped, dict) and isinstance(wrapped.get("output"), str):
-                meta = wrapped.get("metadata")
+                decoded = None
+            if isinstance(decoded, dict) and isinstance(decoded.get("output"), str):
+                meta = decoded.get("metadata")
                 meta = meta if isinstance(meta, dict) else {}
                 code = meta.get("exit_code")
                 seconds = meta.get("duration_seconds")
                 return ParsedOutput(
-                    wrapped["output"],
+                    decoded["output"],
                     exit_code=code if isinstance(code, int) else None,
                     duration_ms=round(seconds * 1000) if isinstance(seconds, int | float) else None,
                 )
+            if _is_content_list(decoded):
+                return ParsedOutput(_content_text(decoded))
         return ParsedOutput(raw)
     if isinstance(raw, dict):
-        content = raw.get("content")
-        if isinstance(content, list):
-            text = _content_text(content)
-        elif isinstance(content, str):
-            text = content
-        else:
-            text = jsonio.dumps(raw).decode()
-        success = raw.get("success")
-        return ParsedOutput(text, success=success if isinstance(success, bool) else None)
+        if isinstance(raw.get("type"), str) and isinstance(raw.get("text"), str):
+            # A single content part.
+            return ParsedOutput(raw["text"])
+        return _object_output(raw)
     if isinstance(raw, list):
         return ParsedOutput(_content_text(raw))
     return ParsedOutput("" if raw is None else jsonio.dumps(raw).decode())
+
+
+def mcp_result(payload: dict[str, Any]) -> tuple[str, bool]:
+    """The text of an ``mcp_tool_call_end`` result, and whether the call failed.
+
+    ``result`` is Rust's ``Result<CallToolResult, String>``: ``{"Ok": {"content": [...],
+    "isError": ..., "structuredContent": ...}}`` or ``{"Err": "message"}``; some writers
+    put the result object (or an ``error`` string) there directly.
+    """
+    result = payload.get("result")
+    error = payload.get("error")
+    if isinstance(result, dict) and "Err" in result:
+        err = result["Err"]
+        return (err if isinstance(err, str) else jsonio.dumps(err).decode()), True
+    if isinstance(error, str) and result is None:
+        return error, True
+    ok = result.get("Ok", result) if isinstance(result, dict) else result
+    if isinstance(ok, str):
+        return ok, False
+    if not isinstance(ok, dict):
+        return ("" if ok is None else jsonio.dumps(ok).decode()), False
+    failed = ok.get("isError", ok.get("is_error")) is True
+    content = ok.get("content")
+    text = _content_text(content) if isinstance(content, list) else ""
+    if not text:
+        structured = ok.get("structuredContent", ok.get("structured_content"))
+        if structured is not None:
+            text = jsonio.dumps(structured).decode()
+    return text, failed
+
+
+def patch_end_text(payload: dict[str, Any]) -> str:
+    """What a ``patch_apply_end`` printed: stdout, then stderr."""
+    parts = [payload.get("stdout"), payload.get("stderr")]
+    return "".join(part for part in parts if isinstance(part, str))
 
 
 def exit_code_from_text(content: str) -> int | None:

@@ -19,7 +19,11 @@ from modellab.sources._base import (
     title_from_prompt,
 )
 from modellab.sources.swe_agent._report import find_verdict
-from modellab.sources.swe_agent._steps import Conversation, read_conversation
+from modellab.sources.swe_agent._steps import (
+    Conversation,
+    read_conversation,
+    trajectory_from_history,
+)
 from modellab.traces import (
     Agent,
     Diff,
@@ -43,9 +47,10 @@ __all__ = ["PARSER_VERSION", "SOURCE_FORMAT", "SweAgentImporter", "plugin"]
 PARSER_VERSION = "1"
 SOURCE_FORMAT = "swe_agent.traj"
 
-# A .traj is one JSON object whose top-level keys include "trajectory" (a list); the
-# sniff window may end long before the object does, so the key is looked for in the head.
-_TRAJECTORY_KEY = re.compile(rb'"trajectory"\s*:\s*\[')
+# A .traj is one JSON object whose top-level keys include "trajectory" (a list), or only
+# "history" (SWE-agent's own demonstrations); the sniff window may end long before the
+# object does, so the key is looked for in the head.
+_TRAJECTORY_KEY = re.compile(rb'"(?:trajectory|history)"\s*:\s*\[')
 
 
 def _replay_config(doc: dict[str, Any]) -> dict[str, Any]:
@@ -117,7 +122,7 @@ class SweAgentImporter:
         yield from files_under(root, "*.traj")
 
     def sniff(self, path: Path, head: bytes) -> bool:
-        """A ``.traj`` file holding a JSON object with a ``trajectory`` list."""
+        """A ``.traj`` file holding a JSON object with a ``trajectory`` or ``history`` list."""
         return (
             path.suffix == ".traj"
             and head.lstrip().startswith(b"{")
@@ -135,15 +140,27 @@ class SweAgentImporter:
         if not isinstance(doc, dict):
             raise CorruptSourceError(path, "not a SWE-agent trajectory (not a JSON object)")
         trajectory, history = doc.get("trajectory"), doc.get("history", [])
-        if not isinstance(trajectory, list):
-            raise CorruptSourceError(path, "'trajectory' is missing or not a list")
         if not isinstance(history, list):
             raise CorruptSourceError(path, "'history' is not a list")
+        history_only = trajectory is None and "history" in doc
+        if history_only:
+            # Demonstrations (trajectories/demonstrations/) keep only the conversation.
+            trajectory = trajectory_from_history(history)
+        elif trajectory is None:
+            raise CorruptSourceError(
+                path, "neither a 'trajectory' list nor a 'history' list: not a SWE-agent trajectory"
+            )
+        elif not isinstance(trajectory, list):
+            raise CorruptSourceError(path, "'trajectory' is missing or not a list")
         info = doc.get("info")
         info = info if isinstance(info, dict) else {}
         config = _replay_config(doc)
         report = FileImport(path=path, importer=self.name)
-        conv = read_conversation(trajectory, history, _model_name(config), report)
+        conv = read_conversation(
+            trajectory, history, _model_name(config), report, from_history=history_only
+        )
+        if history_only:
+            report.warnings.append("no 'trajectory': steps read from 'history' (a demonstration)")
         if conv.prompt is None:
             conv.prompt = _problem_statement(config)
         report.sessions.append(self._session(path, data, info, config, conv, report))

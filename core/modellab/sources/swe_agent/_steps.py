@@ -16,7 +16,7 @@ from modellab._internal import jsonio
 from modellab.sources._base import FileImport, as_str
 from modellab.traces import Step, ToolCall, ToolResult
 
-__all__ = ["Conversation", "read_conversation"]
+__all__ = ["Conversation", "read_conversation", "trajectory_from_history"]
 
 #: Tool names normalised across agents, where the meaning is certain.
 _CANONICAL = {
@@ -179,11 +179,47 @@ def _agent_step(
     return step, name
 
 
+def trajectory_from_history(history: list[Any]) -> list[dict[str, Any]]:
+    """Trajectory steps rebuilt from a history-only file (SWE-agent's demonstrations).
+
+    Each assistant message with an ``action`` is a step (its ``thought``, else its content,
+    as the thought); the first observation after it (a ``tool`` or non-demo ``user``
+    message) is the step's observation.
+    """
+    steps: list[dict[str, Any]] = []
+    open_step: dict[str, Any] | None = None
+    for message in history:
+        if not isinstance(message, dict):
+            continue
+        role = as_str(message.get("role"))
+        if role == "assistant" and as_str(message.get("action")) is not None:
+            open_step = {
+                "action": message["action"],
+                "thought": as_str(message.get("thought")) or _text(message.get("content")) or "",
+                "observation": None,
+            }
+            steps.append(open_step)
+        elif role in {"user", "tool"} and open_step is not None:
+            if open_step["observation"] is None and message.get("is_demo") is not True:
+                open_step["observation"] = _text(message.get("content")) or ""
+            open_step = None
+    return steps
+
+
 def read_conversation(
-    trajectory: list[Any], history: list[Any], model: str | None, report: FileImport
+    trajectory: list[Any],
+    history: list[Any],
+    model: str | None,
+    report: FileImport,
+    *,
+    from_history: bool = False,
 ) -> Conversation:
-    """Map every trajectory step to an agent step, with prompts and call ids from history."""
-    report.lines_total += len(trajectory) + len(history)
+    """Map every trajectory step to an agent step, with prompts and call ids from history.
+
+    With ``from_history`` the trajectory was rebuilt from ``history`` itself
+    (:func:`trajectory_from_history`): only the history's entries are counted, once.
+    """
+    report.lines_total += len(history) if from_history else len(trajectory) + len(history)
     actions = [
         as_str(entry.get("action")) if isinstance(entry, dict) else None for entry in trajectory
     ]
@@ -201,5 +237,6 @@ def read_conversation(
             conv.submit_call_id = step.tool_calls[0].id
         if conv.cwd is None:
             conv.cwd = as_str(step.extra.get("state", {}).get("working_dir"))
-        report.lines_mapped += 1
+        if not from_history:
+            report.lines_mapped += 1
     return conv
