@@ -19,11 +19,12 @@ from modellab._internal.pool import choose_jobs, ordered_map, worker_context
 from modellab.errors import SourceError
 from modellab.plugins import build_plugin_manager
 from modellab.settings import Settings
-from modellab.sources import Importer, PlannedFile, collect_importers, plan_files
+from modellab.sources import FileImport, Importer, PlannedFile, collect_importers, plan_files
+from modellab.sources._collect import unclaimed_files
 from modellab.store import Catalog, ObjectStore, utc_now
 from modellab.traces import Session, to_atif
 
-__all__ = ["FileOutcome", "ImportSummary", "default_paths", "run_import"]
+__all__ = ["FileOutcome", "ImportSummary", "NotImported", "default_paths", "run_import"]
 
 
 @dataclass(slots=True)
@@ -39,6 +40,33 @@ class FileOutcome:
     skipped: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    #: Other files the sessions were read from (a session's journal, its subagents...).
+    sidecars: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class NotImported:
+    """A file inside a folder given to the import that no importer took, and why."""
+
+    path: str
+    reason: str
+    #: The importer whose format the file has, when one recognised it by its content.
+    format: str | None = None
+    #: The folder given to the import that holds it.
+    folder: str = ""
+
+    @property
+    def name(self) -> str:
+        """The path relative to the folder given (the path itself if it is not inside)."""
+        try:
+            return str(Path(self.path).relative_to(self.folder))
+        except ValueError:
+            return self.path
+
+
+#: Why a file found in a folder was not imported.
+NOT_IN_LAYOUT = "not in a known folder layout"
+UNKNOWN_FORMAT = "not a session file of any known agent"
 
 
 @dataclass(slots=True)
@@ -46,6 +74,8 @@ class ImportSummary:
     """The whole import report."""
 
     files: list[FileOutcome] = field(default_factory=list)
+    #: Files inside the folders given that were not imported, each with its reason.
+    not_imported: list[NotImported] = field(default_factory=list)
 
     @property
     def failed(self) -> list[FileOutcome]:
@@ -62,6 +92,7 @@ class ImportSummary:
         return {
             "files": len(self.files),
             **statuses,
+            **({"files_not_imported": len(self.not_imported)} if self.not_imported else {}),
             **{f"sessions_{k}": v for k, v in sessions.items()},
         }
 
@@ -78,7 +109,15 @@ class ImportSummary:
             "counts": self.counts(),
             "skipped_lines": self.skipped_lines(),
             "files": [asdict(f) for f in self.files],
+            "not_imported": [asdict(item) for item in self.not_imported],
         }
+
+    def not_imported_by_reason(self) -> dict[str, list[NotImported]]:
+        """Files not imported, grouped by their reason, in path order."""
+        groups: dict[str, list[NotImported]] = {}
+        for item in sorted(self.not_imported, key=lambda i: i.path):
+            groups.setdefault(item.reason, []).append(item)
+        return groups
 
 
 def _summary_columns(session: Session) -> dict[str, Any]:
@@ -160,7 +199,14 @@ def _parse_file(planned: PlannedFile, objects: ObjectStore) -> _Parsed:
         return parsed
     outcome.lines_total, outcome.lines_mapped = report.lines_total, report.lines_mapped
     outcome.skipped, outcome.warnings = dict(report.skipped), list(report.warnings)
+    problem, fatal = _emptiness(report)
+    if fatal:
+        outcome.status, outcome.error = "failed", problem
+        return parsed
+    if problem:
+        outcome.warnings.insert(0, problem)
     parsed.sidecars = _sidecar_stats(path, report.sessions)
+    outcome.sidecars = [name for name, _, _ in parsed.sidecars]
     for session in report.sessions:
         trajectory = jsonio.dumps(to_atif(session))
         parsed.sessions.append(
@@ -172,6 +218,41 @@ def _parse_file(planned: PlannedFile, objects: ObjectStore) -> _Parsed:
             )
         )
     return parsed
+
+
+def _reasons(skipped: dict[str, int], limit: int = 3) -> str:
+    ranked = sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0]))
+    shown = ", ".join(f"{count} {reason}" for reason, count in ranked[:limit])
+    more = len(ranked) - limit
+    return shown + (f", and {more} other reason{'s' if more > 1 else ''}" if more > 0 else "")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _emptiness(report: FileImport) -> tuple[str | None, bool]:
+    """Say what a file's import lost when its content mapped to nothing, and if it is fatal.
+
+    A file whose records were all skipped, or whose sessions came out with no steps while
+    records were skipped, failed: it is never reported as imported. Some sessions empty for
+    that reason is a warning. A session that is empty because its source is empty (no
+    message was ever written) is neither.
+    """
+    skipped = sum(report.skipped.values())
+    empty = [s for s in report.sessions if not any(turn.steps for turn in s.turns)]
+    if report.lines_total > 0 and report.lines_mapped == 0:
+        why = _reasons(report.skipped) if skipped else "no reason recorded"
+        records = _plural(report.lines_total, "record")
+        return f"nothing in the file could be mapped: {records}, all skipped ({why})", True
+    if not skipped or not empty:
+        return None, False
+    why = f"{_plural(skipped, 'record')} skipped: {_reasons(report.skipped)}"
+    if len(empty) == len(report.sessions):
+        sessions = _plural(len(empty), "session")
+        return f"no step could be built ({sessions} with no steps; {why})", True
+    count = f"{len(empty)} of {_plural(len(report.sessions), 'session')}"
+    return f"{count} have no steps ({why})", False
 
 
 def _sidecar_stats(path: Path, sessions: list[Session]) -> list[tuple[str, int, int]]:
@@ -293,13 +374,13 @@ def run_import(
     importers = collect_importers(
         build_plugin_manager(settings, worksets_for="modellab_register_importers")
     )
+    paths = list(paths)
     planned, unrecognised = _plan(settings, paths, importers)
     summary = ImportSummary()
+    known = ", ".join(importer.name for importer in importers)
     for path in unrecognised:
         summary.files.append(
-            FileOutcome(
-                str(path), "", "unrecognised", error="not a session file of any known agent"
-            )
+            FileOutcome(str(path), "", "unrecognised", error=f"{UNKNOWN_FORMAT} ({known})")
         )
     started = utc_now()
     with Catalog(settings.catalog_path) as catalog:
@@ -322,7 +403,53 @@ def run_import(
             done += size
             if on_progress is not None:
                 on_progress(done, total, Path(outcome.path).name)
+        folders = [path for path in paths if path.is_dir()]
+        if folders:
+            summary.not_imported = _not_imported(catalog, folders, planned, summary, importers)
         catalog.record_import_run(
             started, {"counts": summary.counts(), "failed": [f.path for f in summary.failed]}
         )
     return summary
+
+
+def _read_with(catalog: Catalog, summary: ImportSummary) -> set[Path]:
+    """Every file the imported sessions were read from, besides the files themselves.
+
+    An unchanged file was not read this time: its sidecars come from the catalog, and are
+    filled into its outcome too.
+    """
+    used: set[Path] = set()
+    for outcome in summary.files:
+        names = list(outcome.sidecars)
+        if outcome.status == "unchanged":
+            rows = catalog.query(
+                "SELECT sidecars FROM source_files WHERE path = ?",
+                (str(Path(outcome.path).resolve()),),
+            )
+            for (sidecars,) in rows:
+                names.extend(str(entry[0]) for entry in jsonio.loads(sidecars))
+            outcome.sidecars = names
+        used.update(Path(name).resolve() for name in names)
+    return used
+
+
+def _not_imported(
+    catalog: Catalog,
+    folders: list[Path],
+    planned: list[PlannedFile],
+    summary: ImportSummary,
+    importers: list[Importer],
+) -> list[NotImported]:
+    """The files inside ``folders`` that were neither imported nor read with a session."""
+    claimed = {item.path.resolve() for item in planned} | _read_with(catalog, summary)
+    result: dict[Path, NotImported] = {}
+    for folder in folders:
+        for path, fmt in unclaimed_files(folder, claimed, importers):
+            if fmt is None:
+                reason = UNKNOWN_FORMAT
+            else:
+                reason = f"in {fmt} format but {NOT_IN_LAYOUT} (import it by path)"
+            result.setdefault(
+                path.resolve(), NotImported(str(path), reason, fmt, folder=str(folder))
+            )
+    return list(result.values())

@@ -12,7 +12,14 @@ import pluggy
 from modellab.errors import UsageError
 from modellab.sources._base import Importer, read_head
 
-__all__ = ["PlannedFile", "builtin_importer_plugins", "collect_importers", "plan_files"]
+__all__ = [
+    "PlannedFile",
+    "builtin_importer_plugins",
+    "collect_importers",
+    "plan_files",
+    "sniff_file",
+    "unclaimed_files",
+]
 
 
 def builtin_importer_plugins() -> list[tuple[str, Any]]:
@@ -60,6 +67,44 @@ def _explicit_file(path: Path, importers: list[Importer]) -> PlannedFile | None:
         if importer.sniff(path, head):
             return PlannedFile(path, importer)
     return None
+
+
+def sniff_file(path: Path, importers: list[Importer]) -> Importer | None:
+    """The first importer that recognises ``path`` by its name and first bytes, if any."""
+    choice = _explicit_file(path, importers)
+    return None if choice is None else choice.importer
+
+
+#: Files in one folder that are sniffed to say which format they have; past it, none is.
+SNIFF_LIMIT = 2000
+
+
+def unclaimed_files(
+    folder: Path, claimed: set[Path], importers: list[Importer]
+) -> list[tuple[Path, str | None]]:
+    """Files under ``folder`` that no importer's ``discover`` took, with the format they have.
+
+    Hidden files and folders (``.git``, ``.DS_Store``) are not listed. Each file is paired
+    with the name of the importer that recognises its content (so the user can import it by
+    path), or ``None``; an unreadable file is paired with ``None``. Only the first
+    ``SNIFF_LIMIT`` files are sniffed; the rest are paired with ``None`` too.
+    """
+    found: list[tuple[Path, str | None]] = []
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+            continue
+        if path.resolve() in claimed:
+            continue
+        name: str | None = None
+        if len(found) < SNIFF_LIMIT:
+            try:
+                importer = sniff_file(path, importers)
+            except OSError:
+                importer = None
+            name = None if importer is None else importer.name
+        found.append((path, name))
+    return found
 
 
 def plan_files(

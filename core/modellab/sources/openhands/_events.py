@@ -13,7 +13,7 @@ from typing import Any
 from modellab.sources._base import FileImport, as_str
 from modellab.traces import Label, Step, ToolCall, ToolResult, Turn, Usage
 
-__all__ = ["Timeline", "read_events"]
+__all__ = ["Timeline", "read_events", "with_instruction"]
 
 _CANONICAL = {"run": "exec_shell", "read": "read_file", "edit": "edit_file", "browse": "fetch_url"}
 #: Events that are runtime bookkeeping rather than conversation, with why they are skipped.
@@ -44,6 +44,7 @@ class _Draft:
     results: list[ToolResult] = field(default_factory=list)
     kind: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    reasoning: str | None = None
 
     def freeze(self) -> Step:
         source = "user" if self.source == "user" else "system" if self.kind else "agent"
@@ -52,6 +53,7 @@ class _Draft:
             timestamp=self.timestamp,
             model_name=self.model,
             text=self.text,
+            reasoning=self.reasoning,
             tool_calls=tuple(self.calls),
             tool_results=tuple(self.results),
             usage=self.usage,
@@ -237,3 +239,24 @@ def read_events(history: list[Any], report: FileImport) -> Timeline:
         reader.event(event)
     reader.close_turn()
     return reader.timeline
+
+
+def with_instruction(timeline: Timeline, instruction: str | None) -> bool:
+    """Put the row's ``instruction`` first as the user's prompt when the history lacks one.
+
+    Evaluation rows keep the task in ``instruction``; the history usually opens with the same
+    text as a user message, but when it does not (the message was condensed away, or the
+    harness sent it outside the event stream) the prompt would otherwise be lost. Returns
+    whether a step was added.
+    """
+    if not instruction:
+        return False
+    first = timeline.turns[0] if timeline.turns else None
+    if first is not None and first.steps and first.steps[0].source == "user":
+        return False
+    prompt = Step(source="user", text=instruction, extra={"from": "instruction"})
+    if first is None:
+        timeline.turns.append(Turn(index=0, steps=(prompt,)))
+    else:
+        timeline.turns[0] = first.model_copy(update={"steps": (prompt, *first.steps)})
+    return True

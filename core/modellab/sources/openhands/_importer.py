@@ -19,7 +19,8 @@ from modellab.sources._base import (
     title_from_prompt,
 )
 from modellab.sources._jsonl import iter_jsonl
-from modellab.sources.openhands._events import Timeline, read_events
+from modellab.sources.openhands._events import Timeline, read_events, with_instruction
+from modellab.sources.openhands._v1 import is_v1_history, read_v1_events
 from modellab.traces import Agent, Diff, Label, Provenance, Session, Usage, derive_outcome
 
 if TYPE_CHECKING:
@@ -29,15 +30,29 @@ if TYPE_CHECKING:
 __all__ = ["PARSER_VERSION", "SOURCE_FORMAT", "OpenHandsImporter", "plugin"]
 
 #: Bump when the mapping changes, so stored sessions can be re-imported.
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 SOURCE_FORMAT = "openhands.output_jsonl"
 
 # The first line is often far longer than the sniff window (a whole run's history), so the
 # sniff looks for the two keys every evaluation row has, before the first line ends.
 _INSTANCE_KEY = re.compile(rb'"instance_id"\s*:\s*"')
 _HISTORY_KEY = re.compile(rb'"history"\s*:\s*\[')
-# Session facts with no neutral field, kept under ``Session.extra`` when present.
-_METADATA_EXTRA = ("agent_class", "dataset", "max_iterations", "git_commit", "start_time")
+# V1's ``EvalOutput`` writes ``instance_id`` first, then ``attempt`` and ``test_result``.
+_V1_ROW_START = re.compile(
+    rb'^\{\s*"instance_id"\s*:\s*"[^"]*"\s*,\s*"(?:attempt|test_result)"\s*:'
+)
+# Session facts with no neutral field, kept under ``Session.extra`` when present (V0 and V1
+# ``EvalMetadata``).
+_METADATA_EXTRA = (
+    "agent_class",
+    "agent_type",
+    "dataset",
+    "dataset_split",
+    "max_iterations",
+    "git_commit",
+    "start_time",
+    "openhands_sdk_version",
+)
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -97,7 +112,12 @@ def _labels(row: dict[str, Any], timeline: Timeline) -> list[Label]:
 
 
 class OpenHandsImporter:
-    """Reads OpenHands evaluation output: one session per ``output.jsonl`` line."""
+    """Reads OpenHands evaluation output: one session per ``output.jsonl`` line.
+
+    A row's ``history`` is read as V1 (software-agent-sdk events with a ``kind``) or V0
+    (``action``/``observation`` events); the row's ``instruction`` becomes the first user
+    step when the history does not open with one.
+    """
 
     name = "openhands"
     parser_version = PARSER_VERSION
@@ -117,13 +137,19 @@ class OpenHandsImporter:
                 yield path
 
     def sniff(self, path: Path, head: bytes) -> bool:
-        """A JSONL whose first line is an object with ``instance_id`` and a ``history`` list."""
-        first = head.lstrip().partition(b"\n")[0]
-        return (
-            first.startswith(b"{")
-            and _INSTANCE_KEY.search(first) is not None
-            and _HISTORY_KEY.search(first) is not None
-        )
+        """A JSONL whose first line is an object with ``instance_id`` and a ``history`` list.
+
+        V1 rows write ``history`` after ``test_result`` (which holds the whole git patch) and
+        ``metadata``, so it may lie past the sniff window: a first line that runs past the
+        window and opens as ``EvalOutput`` does (``instance_id``, then ``attempt`` or
+        ``test_result``) is taken too.
+        """
+        first, newline, _ = head.lstrip().partition(b"\n")
+        if not first.startswith(b"{") or _INSTANCE_KEY.search(first) is None:
+            return False
+        if _HISTORY_KEY.search(first) is not None:
+            return True
+        return not newline and _V1_ROW_START.match(first) is not None
 
     @fail_closed
     def read(self, path: Path) -> FileImport:
@@ -146,17 +172,27 @@ class OpenHandsImporter:
                 report.lines_total += 1
                 report.skip("line is not an evaluation row (instance_id and history)")
                 continue
-            timeline = read_events(row["history"], report)
-            report.sessions.append(self._session(path, data, row, timeline, line.lineno))
+            history = row["history"]
+            v1 = is_v1_history(history)
+            timeline = (read_v1_events if v1 else read_events)(history, report)
+            report.sessions.append(self._session(path, data, row, timeline, line.lineno, v1=v1))
         if not report.sessions:
             raise CorruptSourceError(path, "no OpenHands evaluation row could be read")
         return report
 
     def _session(
-        self, path: Path, data: bytes, row: dict[str, Any], timeline: Timeline, lineno: int
+        self,
+        path: Path,
+        data: bytes,
+        row: dict[str, Any],
+        timeline: Timeline,
+        lineno: int,
+        *,
+        v1: bool = False,
     ) -> Session:
         metadata = _dict(row.get("metadata"))
-        llm = _dict(metadata.get("llm_config"))
+        # V0 keeps the model under ``llm_config``, V1's ``EvalMetadata`` under ``llm``.
+        llm = _dict(metadata.get("llm_config")) or _dict(metadata.get("llm"))
         instance = _dict(row.get("instance"))
         labels = _labels(row, timeline)
         extra: dict[str, Any] = {"instance_id": row["instance_id"], "line": lineno}
@@ -170,7 +206,10 @@ class OpenHandsImporter:
             extra["finish"] = timeline.finish
         patch = as_str(_dict(row.get("test_result")).get("git_patch"))
         artifacts = (Diff(patch=patch, origin="git_patch"),) if patch and patch.strip() else ()
-        prompt = as_str(row.get("instruction")) or as_str(instance.get("problem_statement"))
+        instruction = as_str(row.get("instruction"))
+        if with_instruction(timeline, instruction):
+            extra["instruction_from_row"] = True
+        prompt = instruction or as_str(instance.get("problem_statement"))
         return Session(
             id=row["instance_id"],
             source=self.name,
@@ -189,7 +228,7 @@ class OpenHandsImporter:
                 path,
                 data,
                 source_format=SOURCE_FORMAT,
-                source_format_version=None,
+                source_format_version="v1" if v1 else None,
                 parser_version=PARSER_VERSION,
             ),
             extra=extra,
