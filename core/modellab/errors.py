@@ -124,8 +124,25 @@ class CatalogVersionError(StoreError):
 class SessionNotFoundError(StoreError, LookupError):
     """No session (or more than one) matches the id a user gave."""
 
-    def __init__(self, session_ref: str, reason: str = "no such session") -> None:
+    def __init__(
+        self,
+        session_ref: str,
+        reason: str = "no such session",
+        *,
+        matches: list[str] | tuple[str, ...] = (),
+        total: int = 0,
+    ) -> None:
+        """``matches``: for a prefix of several ids, the first of them; ``total``: how many."""
         self.session_ref = session_ref
+        self.matches = tuple(matches)
+        if self.matches:
+            more = f", … ({total - len(self.matches)} more)" if total > len(self.matches) else ""
+            super().__init__(
+                f"ambiguous session id: {session_ref!r} matches {total} sessions: "
+                f"{', '.join(self.matches)}{more}",
+                hint="give more of the id, enough to match one session",
+            )
+            return
         super().__init__(
             f"{reason}: {session_ref!r}",
             hint="run 'modellab sessions list' to see the ids in the catalog",

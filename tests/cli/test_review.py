@@ -161,3 +161,36 @@ def test_damaged_or_raw_exports_cannot_be_reviewed(export, tmp_path, capsys):
     assert main(["redact", "review", str(raw)]) == 9
     assert "nothing to review" in capsys.readouterr().err
     assert main(["redact", "review", str(tmp_path / "nowhere")]) == 2
+
+
+def test_the_list_tells_shared_placeholders_apart_and_orders_them(tmp_path, capsys):
+    homes = [f"/home/{name}/src" for name in ("alice", "bobby", "carol")]
+    session = saved_session(
+        [
+            user("Compare the three checkouts, and mail a@corp-x.io and b@corp-x.io."),
+            assistant("Listing.", ("c1", "bash", {"command": "ls " + " ".join(homes)})),
+            result("c1", "\n".join(f"{home}/app.py" for home in homes)),
+            assistant("Done."),
+        ],
+        session_id="homes",
+    )
+    write_session(tmp_path / "sessions", session)
+    assert main(["sessions", "import", str(tmp_path / "sessions")]) == 0
+    out = tmp_path / "export"
+    assert main(["export", "--all", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["redact", "review", str(out), "--list"]) == 0
+    listing = capsys.readouterr().out
+    # Three different home folders, all "~" in the export: numbered here, with hash and count.
+    assert all(f"~ ({n} of 3)" in listing for n in (1, 2, 3))
+    # Placeholders in their own order.
+    assert listing.index("<EMAIL:1>") < listing.index("<EMAIL:2>")
+
+
+def test_approval_refusal_and_added_terms_say_what_to_do(export, capsys):
+    assert main(["redact", "approve", str(export)]) == 9
+    err = capsys.readouterr().err
+    assert "--accept-rule RULE" in err and "--accept-all" in err
+    assert main(["redact", "review", str(export), "--add-term", "Halcyon"]) == 0
+    out = capsys.readouterr().out
+    assert "Added 'Halcyon'" in out and "--accept-rule custom-term" in out

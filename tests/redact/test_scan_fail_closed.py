@@ -259,7 +259,7 @@ def test_names_with_control_characters_are_shown_escaped(tmp_path, capsys):
     out, err = capsys.readouterr()
     for stream in (out, err):
         assert "\x1b" not in stream and "\r" not in stream and "\u202e" not in stream
-    assert "evil\\x1b[2J\\x0dname\\u202e.env:1:14" in out
+    assert "evil\\x1b[2J\\x0dname\\u202e.env\n" in out and " 1:14 " in out
     assert "evil\\x1b[2J\\x0dname\\u202e.env.bin: binary file" in err
     # JSON carries the name as it is (JSON escapes it).
     _code, report, _err = _scan(capsys, str(data))
@@ -274,7 +274,7 @@ def test_undecodable_names_are_shown_and_reported(tmp_path, capsys):
         handle.write(LINE.encode())
     assert main(["redact", "scan", str(data)]) == FOUND
     out, _err = capsys.readouterr()
-    assert "bad\\xffname.env:1:14" in out
+    assert "bad\\xffname.env\n" in out and " 1:14 " in out
     _code, report, _err = _scan(capsys, str(data))
     assert report["findings"][0]["path"].endswith("bad\\xffname.env")
 
@@ -323,3 +323,18 @@ def test_scan_help_documents_the_exit_codes(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "0 everything scanned and nothing found, 8 something found, 4 something" in out
     assert "--skip-binary" in out
+
+
+def test_scan_output_names_each_file_in_full_with_line_and_column(tmp_path, capsys):
+    # A deep tree: the path is printed whole (never cut), each finding by line:column, and
+    # more than ten files with findings also get a per-file summary.
+    deep = tmp_path / "data" / ("a-rather-long-folder-name-" * 4) / "nested"
+    deep.mkdir(parents=True)
+    for n in range(12):
+        (deep / f"config-{n:02d}.env").write_text(f"# settings\nCONTACT=ops{n}@corp-mail.org\n")
+    assert main(["redact", "scan", str(tmp_path / "data")]) == 8
+    out = capsys.readouterr().out
+    first = str(deep / "config-00.env")
+    assert first + "\n" in out  # the whole path, on its own line
+    assert "2:9" in out  # line:column of the e-mail address
+    assert "Findings by file (12 files):" in out

@@ -1,13 +1,53 @@
-"""Terminal output: a progress bar and plain-text tables. Only the CLI uses these."""
+"""Terminal output: a progress bar, plain-text tables, and text from outside made safe to
+show. Only the CLI uses these."""
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Sequence
 from typing import TextIO
 
-__all__ = ["Progress", "render_table"]
+__all__ = ["Progress", "render_table", "shown"]
+
+#: Characters a terminal must never receive raw from text that came from outside (sessions,
+#: manifests, server replies, file names): C0 controls (ESC starts colours, cursor moves and
+#: OSC 52 clipboard writes; CR overwrites a line; BEL ends an OSC), DEL, C1 controls (U+009B
+#: is a one-character CSI on some terminals), lone surrogates (undecodable file-name bytes,
+#: which cannot even be encoded for output), the line and paragraph separators, and the
+#: bidirectional controls that reorder what is shown ("Trojan Source").
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]"
+)
+#: The same, less line feed and tab: for multi-line text such as a transcript.
+_UNSAFE_IN_LINES = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]"
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte (surrogateescape): the byte itself
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def shown(text: object, *, lines: bool = False) -> str:
+    """Text that came from outside, as the terminal may show it: every control character
+    (ESC, CR, BEL, DEL, C1), bidirectional control, line separator and undecodable byte
+    written visibly as ``\\xNN`` or ``\\uNNNN``; everything else as it is.
+
+    The one function every command uses before printing text it did not write itself.
+    ``lines=True`` keeps line feeds and tabs (a transcript, a multi-line message); without
+    it they are escaped too, so a name or a one-line field cannot fake a line of output.
+    Escaping is idempotent: shown text passes through unchanged.
+    """
+    value = "" if text is None else str(text)
+    pattern = _UNSAFE_IN_LINES if lines else _UNSAFE
+    if pattern.search(value) is None:
+        return value
+    return pattern.sub(_escape, value)
 
 
 class Progress:
@@ -53,7 +93,7 @@ class Progress:
         eta = f"ETA {int(left) // 60}m{int(left) % 60:02d}s" if self.done < self.total else ""
         line = (
             f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {fraction:5.1%} "
-            f"{amount_text} {speed} {eta} {note[:30]}"
+            f"{amount_text} {speed} {eta} {shown(note)[:30]}"
         )
         self.stream.write(line.ljust(100))
         self.stream.flush()
@@ -79,10 +119,15 @@ def _human(value: int, unit: str) -> str:
 def render_table(
     headers: Sequence[str], rows: Sequence[Sequence[object]], *, max_width: int = 48
 ) -> str:
-    """Render rows as an aligned plain-text table; long cells are cut with an ellipsis."""
+    """Render rows as an aligned plain-text table; long cells are cut with an ellipsis.
+
+    Cells are shown escaped (see :func:`shown`): a line break becomes a space, any other
+    control character is written visibly, so a cell can neither break the table nor reach
+    the terminal raw.
+    """
 
     def cell(value: object) -> str:
-        text = "" if value is None else str(value).replace("\n", " ")
+        text = shown(" ".join(str(value).splitlines()) if value is not None else "")
         return text if len(text) <= max_width else text[: max_width - 1] + "…"
 
     cells = [[cell(v) for v in row] for row in rows]

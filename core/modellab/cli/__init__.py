@@ -34,7 +34,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Only the command being run gets its full grammar: --help stays cheap.
     parser = build_parser({} if "--no-worksets" in options else None, command=command)
     args = parser.parse_args(arguments)
-    return run(parser, args)
+    try:
+        return run(parser, args)
+    except BrokenPipeError:
+        # The reader went away (``modellab sessions list | head -3``): that is normal, as
+        # for ``git log | head``. Stop quietly; whatever was left to print has no reader.
+        _stdout_closed()
+        return 0
+
+
+def _stdout_closed() -> None:
+    """Point standard output at the null device once its reader has closed the pipe.
+
+    Python's documentation on SIGPIPE: otherwise the flush at interpreter exit writes the
+    rest of the buffer to the closed pipe again and prints a traceback-like complaint.
+    """
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no descriptor: stdout replaced in-process
+        pass
 
 
 def run_command() -> None:
@@ -47,6 +69,12 @@ def run_command() -> None:
     ``main`` does not do this, so in-process callers (the tests) keep normal collection.
     """
     code = main()
+    try:
+        # Flush here, not at interpreter exit: a reader that closed the pipe after the last
+        # write (output smaller than the buffer) must end as quietly as one that closed early.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_closed()
     import gc
 
     gc.freeze()

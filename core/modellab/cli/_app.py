@@ -565,15 +565,22 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     try:
         return handler(args)
     except ModellabError as exc:
-        print(f"modellab: error: {exc.message}", file=sys.stderr)
+        from modellab._internal.term import shown
+
+        # Messages quote file names, manifest strings and server replies: shown escaped.
+        print(f"modellab: error: {shown(exc.message, lines=True)}", file=sys.stderr)
         if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+            print(f"hint: {shown(exc.hint, lines=True)}", file=sys.stderr)
         return exit_code_for(exc)
+    except BrokenPipeError:
+        raise  # the reader closed stdout: normal; ``modellab.cli.main`` ends quietly
     except OSError as exc:
         # A file or folder named on the command line that cannot be read or created; library
         # code wraps the OS errors it expects, so this is the net for the ones it does not.
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"modellab: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        from modellab._internal.term import shown
+
+        where = f"{shown(exc.filename)}: " if exc.filename else ""
+        print(f"modellab: error: {where}{shown(exc.strerror or exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("modellab: interrupted; nothing half-written was left behind", file=sys.stderr)

@@ -83,13 +83,25 @@ def selection_from_args(args: argparse.Namespace, *, captured_only: bool = False
     )
 
 
+#: Characters JSON may carry raw but a terminal must not receive raw: DEL, C1 controls,
+#: the line and paragraph separators and the bidirectional controls (JSON already escapes
+#: C0 controls). They occur only inside strings, where ``\\uNNNN`` means the same.
+_JSON_UNSAFE = re.compile("[\\x7f-\\x9f\\u061c\\u200e\\u200f\\u2028-\\u202e\\u2066-\\u2069]")
+
+
 def emit_json(value: Any) -> None:
-    """Print one JSON document to stdout."""
+    """Print one JSON document to stdout, safe for a terminal and equal for a parser."""
     from modellab._internal import jsonio
 
-    sys.stdout.write(jsonio.dumps(value, indent=True).decode() + "\n")
+    text = jsonio.dumps(value, indent=True).decode()
+    if _JSON_UNSAFE.search(text) is not None:
+        text = _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    sys.stdout.write(text + "\n")
 
 
 def warn(message: str) -> None:
     """A warning on stderr (never on stdout, which may carry JSON)."""
-    print(f"modellab: warning: {message}", file=sys.stderr)
+    from modellab._internal.term import shown
+
+    # Warnings quote file names and what a file held: shown escaped.
+    print(f"modellab: warning: {shown(message, lines=True)}", file=sys.stderr)

@@ -1,10 +1,17 @@
-"""Render a session as a transcript a person can read in a terminal."""
+"""Render a session as a transcript a person can read in a terminal.
+
+Everything in a session came from outside (the agent, the model, tool output, file names),
+so the transcript is shown escaped (:func:`modellab._internal.term.shown`): line feeds and
+tabs stay readable, every other control character is written visibly. One-line fields
+(title, model, paths, tool names) escape line feeds too, so they cannot fake a line.
+"""
 
 from __future__ import annotations
 
 import json
 import textwrap
 
+from modellab._internal.term import shown
 from modellab.traces import Session, Step
 
 __all__ = ["render_session"]
@@ -27,7 +34,7 @@ def _step_lines(step: Step, full: bool) -> list[str]:
     tags = [t for t in (step.kind, "interrupted" if step.interrupted else None) if t]
     head = f"{who}" + (f" ({', '.join(tags)})" if tags else "")
     if step.timestamp:
-        head += f"  {step.timestamp}"
+        head += f"  {shown(step.timestamp)}"
     lines = [head]
     if step.reasoning:
         lines.append(_indent("[reasoning] " + _clip(step.reasoning, full)))
@@ -36,37 +43,41 @@ def _step_lines(step: Step, full: bool) -> list[str]:
     results = {r.call_id: r for r in step.tool_results}
     for call in step.tool_calls:
         args = json.dumps(call.arguments, ensure_ascii=False)
-        lines.append(_indent(f"-> {call.name}({_clip(args, full)})  [{call.status}]"))
+        lines.append(_indent(f"-> {shown(call.name)}({_clip(args, full)})  [{call.status}]"))
         result = results.pop(call.id, None)
         if result is not None:
             status = (
                 f"exit {result.exit_code}"
                 if result.exit_code is not None
-                else (result.error_kind or ("error" if result.is_error else "ok"))
+                else shown(result.error_kind or ("error" if result.is_error else "ok"))
             )
             lines.append(_indent(f"<- [{status}] " + _clip(result.content, full), "       "))
     for result in results.values():
-        lines.append(_indent(f"<- [{result.call_id}] " + _clip(result.content, full)))
+        lines.append(_indent(f"<- [{shown(result.call_id)}] " + _clip(result.content, full)))
     return lines
 
 
 def render_session(session: Session, *, full: bool = False) -> str:
-    """The whole session: a header, then each turn's steps, then artifacts and labels."""
+    """The whole session: a header, then each turn's steps, then artifacts and labels.
+
+    Shown escaped: no control character from the session reaches the terminal raw.
+    """
     out = [
-        f"Session {session.id}  ({session.source})",
-        f"  title:   {session.title or '-'}",
-        f"  dates:   {session.created_at or '?'} .. {session.updated_at or '?'}",
-        f"  model:   {session.model or '-'}   provider: {session.model_provider or '-'}",
-        f"  cwd:     {session.cwd or '-'}",
+        f"Session {shown(session.id)}  ({shown(session.source)})",
+        f"  title:   {shown(session.title or '-')}",
+        f"  dates:   {shown(session.created_at or '?')} .. {shown(session.updated_at or '?')}",
+        f"  model:   {shown(session.model or '-')}   "
+        f"provider: {shown(session.model_provider or '-')}",
+        f"  cwd:     {shown(session.cwd or '-')}",
         f"  outcome: {session.outcome}   labels: "
         + (", ".join(sorted({label.kind for label in session.labels})) or "-"),
-        f"  from:    {session.provenance.source_path} "
+        f"  from:    {shown(session.provenance.source_path)} "
         f"({session.provenance.source_format}, parser {session.provenance.parser_version})",
     ]
     if session.system_prompt:
         out += ["", "SYSTEM PROMPT", _indent(_clip(session.system_prompt, full))]
     for turn in session.turns:
-        facts = [f for f in (turn.cwd, turn.git.branch if turn.git else None) if f]
+        facts = [shown(f) for f in (turn.cwd, turn.git.branch if turn.git else None) if f]
         out += ["", f"=== Turn {turn.index + 1}" + (f"  ({' | '.join(facts)})" if facts else "")]
         for step in turn.steps:
             out += _step_lines(step, full)
@@ -74,24 +85,27 @@ def render_session(session: Session, *, full: bool = False) -> str:
         out += ["", "ARTIFACTS"]
         for artifact in session.artifacts:
             if artifact.type == "diff":
-                where = f"{artifact.path or '?'} ({artifact.origin}, call {artifact.tool_call_id})"
+                where = (
+                    f"{shown(artifact.path or '?')} "
+                    f"({shown(artifact.origin)}, call {shown(artifact.tool_call_id)})"
+                )
                 out.append(f"  diff {where}")
             else:
                 counts = f"passed={artifact.passed} failed={artifact.failed}"
                 out.append(
-                    f"  tests `{artifact.command}` exit={artifact.exit_code} {counts} "
+                    f"  tests `{shown(artifact.command)}` exit={artifact.exit_code} {counts} "
                     f"success={artifact.success}"
                 )
     if session.branches:
         out += [
             "",
             f"BRANCHES: {len(session.branches)} off the active path "
-            f"({', '.join(b.reason for b in session.branches)})",
+            f"({', '.join(shown(b.reason) for b in session.branches)})",
         ]
     if session.subagents:
         out += ["", f"SUB-AGENTS: {len(session.subagents)}"]
         out += [
-            f"  {sub.id}: {len(sub.turns)} turns, {sub.tool_call_count} tool calls"
+            f"  {shown(sub.id)}: {len(sub.turns)} turns, {sub.tool_call_count} tool calls"
             for sub in session.subagents
         ]
-    return "\n".join(out)
+    return shown("\n".join(out), lines=True)

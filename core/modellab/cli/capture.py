@@ -21,10 +21,15 @@ def cmd_capture(args: argparse.Namespace) -> int:
             captured = catalog.captured_at()
             if args.json:
                 emit_json([{**r.as_dict(), "captured_at": captured[r.id]} for r in rows])
+            elif not rows:
+                print("No sessions captured. Capture some with 'modellab capture ID...'.")
             else:
-                for row in rows:
-                    print(f"{row.id}  {captured[row.id][:19]}  {row.title or ''}")
-                print(f"{len(rows)} session(s) captured.")
+                from modellab.cli.sessions import session_table
+
+                # The columns of 'sessions list'; "date" is the session's, "captured" when
+                # it was captured.
+                print(session_table(rows, captured, captured_column=True))
+                print(f"\n{len(rows)} session(s) captured for export.")
             return 0
         if not (args.ids or args.last or args.since):
             raise UsageError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from modellab._internal.term import shown
 from modellab.cli._common import checked_labels, emit_json
 
 __all__ = ["cmd_build"]
@@ -50,7 +51,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     counts = manifest["counts"]
     split = manifest["split"]
     print(
-        f"Wrote {out_dir} ({split['method']} split, seed {split['seed']}; "
+        f"Wrote {shown(out_dir)} ({split['method']} split, seed {split['seed']}; "
         f"{manifest['primary_format']}: train {counts['train']['rows']} rows "
         f"({counts['train']['sessions']} sessions), test {counts['test']['rows']} rows "
         f"({counts['test']['sessions']} sessions))."

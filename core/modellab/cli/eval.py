@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modellab._internal.term import shown
 from modellab.cli._common import checked_labels, emit_json, settings_from_args, warn
 
 if TYPE_CHECKING:
@@ -38,10 +39,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         emit_json({"out": str(out_dir), **suite.manifest})
         return 0
     print(
-        f"Wrote {out_dir}: {counts['cases']} cases from {counts['sessions']} sessions "
+        f"Wrote {shown(out_dir)}: {counts['cases']} cases from {counts['sessions']} sessions "
         f"(suite {suite.id[:12]})."
     )
-    tools = ", ".join(f"{name} {n}" for name, n in counts["by_tool"].items())
+    tools = ", ".join(f"{shown(name)} {n}" for name, n in counts["by_tool"].items())
     print(f"Next actions: {tools}.")
     return 0
 
@@ -127,7 +128,7 @@ def _run_one(
         resumed = f" (resumed: {summary.already} already answered)" if summary.resumed else ""
         refused = f", {summary.refused} refused by the endpoint" if summary.refused else ""
         print(
-            f"Run {summary.run_id}: {endpoint.label} answered {summary.answered} cases in "
+            f"Run {summary.run_id}: {shown(endpoint.label)} answered {summary.answered} cases in "
             f"{summary.elapsed_s:.1f} s{refused}{resumed}."
         )
     return summary
@@ -186,19 +187,19 @@ def _report_one(args: argparse.Namespace, store: RunStore, suite_id: str, run: A
     print(
         f"Score {scores['score']:.3f}, {scores['pass_rate']:.1%} of {scores['cases']} cases passed."
     )
-    shown = sessions[:_SESSIONS_SHOWN]
-    print("\nWeakest sessions" if len(sessions) > len(shown) else "\nBy session")
+    weakest = sessions[:_SESSIONS_SHOWN]
+    print("\nWeakest sessions" if len(sessions) > len(weakest) else "\nBy session")
     print(
         render_table(
             ["session", "cases", "score", "passed", "refused"],
             [
                 [r["session_id"], r["cases"], round(r["score"], 3), r["passed"], r["refused"]]
-                for r in shown
+                for r in weakest
             ],
         )
     )
-    if len(sessions) > len(shown):
-        print(f"({len(sessions) - len(shown)} more sessions in --json)")
+    if len(sessions) > len(weakest):
+        print(f"({len(sessions) - len(weakest)} more sessions in --json)")
     return 0
 
 
@@ -230,7 +231,7 @@ def _compare(args: argparse.Namespace, store: RunStore, candidate_id: str, basel
     print(render_terminal(statistics, candidate.label, baseline.label, color=sys.stdout.isatty()))
     print(f"\nComparison {comparison_id} saved; 'modellab promote --if-better' reads it.")
     if args.html:
-        print(f"HTML report: {args.html}")
+        print(f"HTML report: {shown(args.html)}")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from modellab._internal.term import shown
 from modellab.cli._common import emit_json, selection_from_args, settings_from_args, warn
 
 __all__ = ["cmd_export"]
@@ -68,7 +69,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     counts = result.manifest["counts"]
     print(
         f"Exported {result.sessions} session(s) ({counts['turns']} turns, "
-        f"{counts['tool_calls']} tool calls) to {result.out_dir}"
+        f"{counts['tool_calls']} tool calls) to {shown(result.out_dir)}"
     )
     empty = result.manifest["left_out"].get("empty")
     if empty:
@@ -89,6 +90,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     )
     extra = [entry["file"] for entry in redaction.get("extra_rules", [])]
     if extra:
-        print(f"Rules: the built-in rules, plus {', '.join(extra)}.")
-    print(f"Next: modellab redact review {result.out_dir}")
+        print(f"Rules: the built-in rules, plus {', '.join(shown(e) for e in extra)}.")
+    print(f"Next: modellab redact review {shown(result.out_dir)}")
     return 0

@@ -167,10 +167,17 @@ def _legacy_config(args: argparse.Namespace, settings: Settings) -> Path | None:
     return settings.legacy_codewhale_home / "config.toml"
 
 
+def _shown(text: object) -> str:
+    """Model names, endpoints, paths and config text come from outside: shown escaped."""
+    from modellab._internal.term import shown
+
+    return shown(text, lines=True)
+
+
 def _print_verdict(verdict: Verdict, plan_summary: str) -> None:
-    print(plan_summary)
+    print(_shown(plan_summary))
     for check in verdict.checks:
-        print(f"  {'ok  ' if check.passed else 'FAIL'}  {check.message}")
+        print(f"  {'ok  ' if check.passed else 'FAIL'}  {_shown(check.message)}")
 
 
 def _summary(stats: dict[str, Any], cid: str, candidate: Any, baseline: Any) -> str:
@@ -250,7 +257,7 @@ def _if_better(catalog: Any, args: argparse.Namespace, settings: Settings) -> in
         report.update(config_path=str(plan.before.path), provider=plan.entry.table())
         report.update(provider_name=plan.entry.name, diff=plan.diff)
         if args.dry_run and not args.json:
-            sys.stdout.write(plan.diff or "(the config already says this; no change)\n")
+            sys.stdout.write(_shown(plan.diff or "(the config already says this; no change)\n"))
     if not verdict.passed:
         if args.json:
             emit_json(report)
@@ -275,8 +282,10 @@ def _if_better(catalog: Any, args: argparse.Namespace, settings: Settings) -> in
         return 0
     backup = result.backup_path or "none (there was no config before)"
     print(
-        f"Promoted {plan.entry.model} as provider {plan.entry.name!r} in {result.config_path} "
-        f"(promotion #{result.promotion_id}; backup: {backup})."
+        _shown(
+            f"Promoted {plan.entry.model} as provider {plan.entry.name!r} in "
+            f"{result.config_path} (promotion #{result.promotion_id}; backup: {backup})."
+        )
     )
     print("Undo with: modellab promote --rollback")
     return 0
@@ -301,8 +310,8 @@ def _rollback(catalog: Any, args: argparse.Namespace, settings: Settings) -> int
         if args.json:
             emit_json(report)
             return 0
-        print(f"Would undo promotion #{target.id} ({target.model} as {target.provider!r}):")
-        sys.stdout.write(plan.diff or "(no change)\n")
+        print(_shown(f"Would undo promotion #{target.id} ({target.model} as {target.provider!r}):"))
+        sys.stdout.write(_shown(plan.diff or "(no change)\n"))
         print("Dry run: nothing was written.")
         return 0
     result = apply_rollback(catalog, plan)
@@ -318,9 +327,13 @@ def _rollback(catalog: Any, args: argparse.Namespace, settings: Settings) -> int
         if result.removed
         else f"{result.config_path} is as it was before it"
     )
-    print(f"Rolled back promotion #{target.id} ({target.model} as {target.provider!r}): {done}.")
+    print(
+        _shown(
+            f"Rolled back promotion #{target.id} ({target.model} as {target.provider!r}): {done}."
+        )
+    )
     if result.backup_path is not None:
-        print(f"The config as it was just now is kept in {result.backup_path}.")
+        print(_shown(f"The config as it was just now is kept in {result.backup_path}."))
     return 0
 
 

@@ -6,8 +6,12 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modellab.cli._common import emit_json
+
+if TYPE_CHECKING:
+    from modellab.redact import FileFinding
 
 __all__ = ["EXIT_FOUND", "EXIT_NOT_SCANNED", "cmd_approve", "cmd_scan"]
 
@@ -20,27 +24,45 @@ EXIT_NOT_SCANNED = 4
 
 
 def _shown(text: str) -> str:
-    """A path as the terminal may show it: control and other unprintable characters, and
-    bytes that were not valid in the file system's encoding, escaped."""
-    if text.isprintable():
-        return text
-    out = []
-    for char in text:
-        code = ord(char)
-        if char.isprintable():
-            out.append(char)
-        elif 0xDC80 <= code <= 0xDCFF:  # an undecodable byte (surrogateescape)
-            out.append(f"\\x{code - 0xDC00:02x}")
-        elif code <= 0xFF:
-            out.append(f"\\x{code:02x}")
-        else:
-            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
-    return "".join(out)
+    """A path as the terminal may show it (the CLI's one escaping rule, :func:`shown`)."""
+    from modellab._internal.term import shown
+
+    return shown(text)
 
 
-def _where(text: str, width: int = 70) -> str:
-    """A finding's place, cut at the front when too long: the file name and line matter."""
-    return text if len(text) <= width else "…" + text[-(width - 1) :]
+#: More files with findings than this also get a per-file summary at the end.
+_SUMMARY_FILES = 10
+
+
+def _print_findings(findings: list[FileFinding]) -> None:
+    """Findings grouped by file: each file's full path once, then its line:column rows.
+
+    A path is never cut (the place must be usable as it is); a large tree also gets one
+    summary line per file, most findings first.
+    """
+    from modellab._internal.term import render_table
+
+    by_file: dict[str, list[FileFinding]] = {}
+    for finding in findings:
+        by_file.setdefault(finding.path, []).append(finding)
+    for path, found in by_file.items():
+        print(_shown(path))
+        rows = [
+            (f"{f.line}:{f.column}", f.rule_id, f.category, f.preview, f.value_sha256[:12])
+            for f in found
+        ]
+        table = render_table(("line:col", "rule", "category", "value", "sha256"), rows)
+        print("\n".join("  " + line for line in table.splitlines()))
+        print()
+    if len(by_file) > _SUMMARY_FILES:
+        ranked = sorted(by_file.items(), key=lambda item: (-len(item[1]), item[0]))
+        summary = [
+            (len(found), ", ".join(sorted({f.rule_id for f in found})), _shown(path))
+            for path, found in ranked
+        ]
+        print(f"Findings by file ({len(by_file)} files):")
+        print(render_table(("findings", "rules", "file"), summary, max_width=4096))
+        print()
 
 
 def _json_path(text: str) -> str:
@@ -55,7 +77,7 @@ def _json_path(text: str) -> str:
 def cmd_scan(args: argparse.Namespace) -> int:
     """Scan files or folders: exit 8 when something sensitive is found, 4 when something
     could not be scanned, 0 when everything was scanned and nothing found."""
-    from modellab._internal.term import Progress, render_table
+    from modellab._internal.term import Progress
     from modellab.cli._common import settings_from_args
     from modellab.redact import RedactionConfig, scan_paths
     from modellab.store import Catalog
@@ -102,20 +124,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         )
     else:
         if report.findings:
-            rows = [
-                (
-                    _where(f"{_shown(f.path)}:{f.line}:{f.column}"),
-                    f.rule_id,
-                    f.category,
-                    f.preview,
-                    f.value_sha256[:12],
-                )
-                for f in report.findings
-            ]
-            print(
-                render_table(("where", "rule", "category", "value", "sha256"), rows, max_width=70)
-            )
-            print()
+            _print_findings(report.findings)
         counts = ", ".join(f"{rule} {n}" for rule, n in report.counts().items()) or "none"
         print(
             f"Scanned {report.files_scanned} file(s), {report.bytes_scanned} bytes. "

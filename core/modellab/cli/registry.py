@@ -171,9 +171,11 @@ def cmd_add(args: argparse.Namespace) -> int:
         }
     )
     repository.add_targets(files)
+    from modellab._internal.term import shown
+
     print(
-        f"Added {release.label} to {args.registry} (signed by {verified.signer.describe()}); "
-        "metadata re-signed."
+        shown(f"Added {release.label} to {args.registry} (signed by {verified.signer.describe()})")
+        + "; metadata re-signed."
     )
     return 0
 
@@ -239,8 +241,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"registry": str(path), "checks": lines, "ok": True})
     else:
-        print("\n".join(lines))
-        print(f"{path}: every check passed.")
+        from modellab._internal.term import shown
+
+        # Release labels and signer identities come from the registry: shown escaped.
+        print("\n".join(shown(line) for line in lines))
+        print(f"{shown(path)}: every check passed.")
     return 0
 
 

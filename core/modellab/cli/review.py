@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import re
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modellab._internal.term import shown
 from modellab.cli._common import emit_json, settings_from_args
 from modellab.errors import UsageError
 
@@ -86,8 +89,8 @@ def _show(index: int, total: int, group: ValueGroup, review: ExportReview) -> No
     if hint:
         print(f"   {hint}")
     for occurrence in group.samples[:2]:
-        print(f"   {occurrence.session_id[:12]} {occurrence.path}")
-        print(f"   {review.context(occurrence)}")
+        print(f"   {shown(occurrence.session_id[:12])} {shown(occurrence.path)}")
+        print(f"   {shown(review.context(occurrence))}")
 
 
 def _interactive(review: ExportReview, objects: ObjectStore) -> Decisions:
@@ -97,7 +100,7 @@ def _interactive(review: ExportReview, objects: ObjectStore) -> Decisions:
     decisions = Decisions()
     pending = review.undecided()
     print(
-        f"Reviewing {review.export_dir}: {len(review.groups)} distinct value(s), "
+        f"Reviewing {shown(review.export_dir)}: {len(review.groups)} distinct value(s), "
         f"{len(pending)} to decide. Values are masked; press v to reveal one here."
     )
     print(_CHOICES)
@@ -130,8 +133,8 @@ def _interactive(review: ExportReview, objects: ObjectStore) -> Decisions:
             continue
         elif choice == "v":
             values = {review.original_value(o, objects) for o in group.samples}
-            shown = ", ".join(repr(v) for v in values if v is not None)
-            print(f"   value: {shown or '(the stored original is no longer in the catalog)'}")
+            revealed = ", ".join(repr(v) for v in values if v is not None)
+            print(f"   value: {revealed or '(the stored original is no longer in the catalog)'}")
             continue
         else:
             print(_CHOICES)
@@ -154,21 +157,46 @@ def _summary(review: ExportReview, rerendered: bool) -> dict[str, Any]:
     }
 
 
+#: The number in a placeholder such as ``<EMAIL:3>``.
+_NUMBERED = re.compile(r":(\d+)>$")
+_CATEGORY_ORDER = {"secret": 0, "pii": 1, "identity": 2}
+
+
+def _listing_order(group: ValueGroup) -> tuple[int, str, int, str]:
+    """Secrets first, then by rule, then placeholders in their own numeric order."""
+    number = _NUMBERED.search(group.replacement or "")
+    return (
+        _CATEGORY_ORDER.get(group.category, 3),
+        group.rule,
+        int(number.group(1)) if number else 0,
+        group.sha256,
+    )
+
+
 def _print_list(review: ExportReview) -> None:
     from modellab._internal.term import render_table
 
-    rows = [
-        (
-            g.category,
-            g.rule,
-            g.replacement or "(removed)",
-            g.count,
-            g.sha256[:12],
-            "keep" if g.kept else "-",
-            f"{g.samples[0].session_id[:8]} {g.samples[0].path}" if g.samples else "",
+    # Several values can share one replacement (every home folder becomes "~"): number
+    # them, so each row says which one it is; the hash and count tell them apart for good.
+    shared = Counter(g.replacement for g in review.groups)
+    seen: Counter[str | None] = Counter()
+    rows = []
+    for g in sorted(review.groups, key=_listing_order):
+        shown = g.replacement or "(removed)"
+        if shared[g.replacement] > 1 and not _NUMBERED.search(shown):
+            seen[g.replacement] += 1
+            shown = f"{shown} ({seen[g.replacement]} of {shared[g.replacement]})"
+        rows.append(
+            (
+                g.category,
+                g.rule,
+                shown,
+                g.count,
+                g.sha256[:12],
+                "keep" if g.kept else "-",
+                f"{g.samples[0].session_id[:8]} {g.samples[0].path}" if g.samples else "",
+            )
         )
-        for g in review.groups
-    ]
     headers = ("category", "rule", "placeholder", "count", "value hash", "decision", "first at")
     print(render_table(headers, rows, max_width=60) if rows else "No findings.")
 
@@ -202,11 +230,18 @@ def cmd_review(args: argparse.Namespace) -> int:
         _print_list(review)
     if rerendered:
         print("The allowlist or terms changed, so the export was redacted again.")
+    for term in args.add_term or ():
+        print(
+            f"Added {shown(term)!r}: it is now redacted everywhere, as a new value of the rule "
+            "custom-term, which needs its own decision like any other (keep it with "
+            "--accept-rule custom-term)."
+        )
     if summary["complete"]:
-        print(f"Review complete. Approve it with: modellab redact approve {review.export_dir}")
+        shown_dir = shown(review.export_dir)
+        print(f"Review complete. Approve it with: modellab redact approve {shown_dir}")
     else:
         print(
             f"{summary['undecided']} of {summary['values']} value(s) still to decide. "
-            f"Run 'modellab redact review {review.export_dir}' again to continue."
+            f"Run 'modellab redact review {shown(review.export_dir)}' again to continue."
         )
     return 0

@@ -12,8 +12,9 @@ import contextlib
 import shutil
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
+from modellab._internal.term import shown
 from modellab.cli._common import emit_json, settings_from_args
 
 if TYPE_CHECKING:
@@ -148,7 +149,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     with install_lock(settings), Catalog(settings.catalog_path) as catalog:
         for repaired in recover_interrupted(settings, catalog):
-            print(f"modellab: {repaired}", file=sys.stderr)
+            print(f"modellab: {shown(repaired, lines=True)}", file=sys.stderr)
         rows = _rows(settings, catalog)
         if args.available:
             rows += _available(settings, catalog, {row["name"]: row for row in rows})
@@ -252,19 +253,21 @@ def cmd_info(args: argparse.Namespace) -> int:
         emit_json({**info, "manifest": parsed.model_dump(mode="json") if parsed else None})
         return 0
     problem = info["problem"]
+    # Names, versions, problems, paths and manifest strings come from outside: shown escaped.
     print(
-        f"{info['name']} {info['version']}: {info['status']}" + (f" ({problem})" if problem else "")
+        shown(f"{info['name']} {info['version']}: {info['status']}")
+        + (f" ({shown(problem, lines=True)})" if problem else "")
     )
-    print(f"  signed by       {info['trust']}")
-    print(f"  registry        {info['registry']}")
-    print(f"  wheel sha256    {info['artifact_sha256']}")
-    print(f"  manifest sha256 {info['manifest_sha256']}")
+    print(f"  signed by       {shown(info['trust'])}")
+    print(f"  registry        {shown(info['registry'])}")
+    print(f"  wheel sha256    {shown(info['artifact_sha256'])}")
+    print(f"  manifest sha256 {shown(info['manifest_sha256'])}")
     if info["location"]:
-        print(f"  installed in    {info['location']}")
+        print(f"  installed in    {shown(info['location'])}")
     if parsed is not None:
         from modellab.worksets._consent import render_manifest
 
-        print(render_manifest(parsed))
+        print(shown(render_manifest(parsed), lines=True))
     return 0
 
 
@@ -289,7 +292,7 @@ def cmd_enable(args: argparse.Namespace) -> int:
                 )
         state.set_enabled(record.name, enable)
         refresh_command_index(settings, catalog, core_commands())
-    print(f"{'Enabled' if enable else 'Disabled'} {record.name} {record.version}.")
+    print(shown(f"{'Enabled' if enable else 'Disabled'} {record.name} {record.version}."))
     return 0
 
 
@@ -311,7 +314,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
         with contextlib.suppress(OSError):
             location.parent.rmdir()  # the workset's folder, once no version is left
         state.forget(record.name)
-    print(f"Removed {record.name} {record.version}.")
+    print(shown(f"Removed {record.name} {record.version}."))
     return 0
 
 
@@ -364,6 +367,11 @@ def _registry_source(settings: Settings, catalog: Catalog, wanted: str | None) -
     return RegistrySource(record.name, client, sigstore_root if sigstore_root.exists() else None)
 
 
+def _print_shown(text: str, file: TextIO | None = None) -> None:
+    """Print what the install flow says (manifest strings, signer, names), shown escaped."""
+    print(shown(text, lines=True), file=file)
+
+
 def cmd_install(args: argparse.Namespace) -> int:
     """Install or upgrade a workset through the full trust flow."""
     from modellab.errors import UsageError
@@ -376,7 +384,7 @@ def cmd_install(args: argparse.Namespace) -> int:
     name, _, version = args.spec.partition("==")
     if args.worksets_command == "upgrade" and version:
         raise UsageError("upgrade takes a name; it installs the newest release")
-    say = (lambda _text: None) if args.json else print
+    say = (lambda _text: None) if args.json else _print_shown
     with install_lock(settings), Catalog(settings.catalog_path) as catalog:
         if args.worksets_command == "upgrade" and WorksetState(catalog).install(name) is None:
             raise UsageError(f"{name} is not installed", hint=f"modellab worksets install {name}")
@@ -389,7 +397,7 @@ def cmd_install(args: argparse.Namespace) -> int:
             version or None,
             accept_manifest=args.accept_manifest,
             say=say,
-            show=(lambda text: print(text, file=sys.stderr)) if args.json else print,
+            show=(lambda text: _print_shown(text, file=sys.stderr)) if args.json else _print_shown,
         )
         refresh_command_index(settings, catalog, core_commands())
     if args.json:
@@ -406,7 +414,7 @@ def cmd_install(args: argparse.Namespace) -> int:
         )
     else:
         upgraded = f" (was {done.replaced_version})" if done.replaced_version else ""
-        print(f"Installed and enabled {done.name} {done.version}{upgraded}.")
+        print(shown(f"Installed and enabled {done.name} {done.version}{upgraded}."))
     return 0
 
 
@@ -439,7 +447,7 @@ def cmd_add_registry(args: argparse.Namespace) -> int:
     digest = hashlib.sha256(root).hexdigest()
     with Catalog(settings.catalog_path) as catalog:
         WorksetState(catalog).add_registry(args.name, location, digest)
-    print(f"Trusting registry {args.name} at {location} (TUF root sha256 {digest}).")
+    print(shown(f"Trusting registry {args.name} at {location} (TUF root sha256 {digest})."))
     return 0
 
 
@@ -474,7 +482,8 @@ def cmd_workset_command(args: argparse.Namespace) -> int:
     # Already checked above: load just this one, without a second pass over the catalog.
     failed = load_worksets(manager, chosen, hook="modellab_run_command")
     if args.workset in failed:
-        print(f"modellab: error: workset {args.workset}: {failed[args.workset]}", file=sys.stderr)
+        problem = shown(failed[args.workset], lines=True)
+        print(f"modellab: error: workset {args.workset}: {problem}", file=sys.stderr)
         return 1
     code = manager.hook.modellab_run_command(
         command=args.workset_command, argv=argv, settings=settings

@@ -495,8 +495,11 @@ def _e(text: object) -> str:
 
 
 def _plain(text: object) -> str:
-    """Text safe for a terminal: control characters (escape sequences) become ``?``."""
-    return "".join(ch if ch.isprintable() else "?" for ch in str(text))
+    """Text safe for a terminal: control characters (escape sequences) written visibly, by
+    the CLI's one escaping rule (:func:`modellab._internal.term.shown`)."""
+    from modellab._internal.term import shown
+
+    return shown(text)
 
 
 def _humane(key: object) -> str:

@@ -88,7 +88,11 @@ def _refuse_unreviewed(catalog: Catalog, export_dir: Path) -> None:
         raise NotReviewedError(
             export_dir,
             f"{sum(open_rules.values())} redacted value(s) not reviewed yet ({listed})",
-            hint=f"run 'modellab redact review {export_dir}' (or --accept-rule RULE)",
+            hint=(
+                f"run 'modellab redact review {export_dir}' to decide value by value, or keep "
+                "every redaction of a rule with --accept-rule RULE, or of all rules with "
+                "--accept-all"
+            ),
         )
 
 

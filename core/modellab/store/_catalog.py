@@ -319,11 +319,20 @@ class Catalog:
             return str(row[0])
         escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         rows = self._db.execute(
-            "SELECT id FROM sessions WHERE id LIKE ? ESCAPE '\\' LIMIT 2", (f"{escaped}%",)
+            "SELECT id FROM sessions WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 11",
+            (f"{escaped}%",),
         ).fetchall()
         if len(rows) == 1:
             return str(rows[0][0])
-        raise SessionNotFoundError(ref, "ambiguous session id" if rows else "no such session")
+        if not rows:
+            raise SessionNotFoundError(ref)
+        # Several match: name them (the first ten), so the user can pick one.
+        (total,) = self._db.execute(
+            "SELECT COUNT(*) FROM sessions WHERE id LIKE ? ESCAPE '\\'", (f"{escaped}%",)
+        ).fetchone()
+        raise SessionNotFoundError(
+            ref, matches=[str(row[0]) for row in rows[:10]], total=int(total)
+        )
 
     def _where(self, selection: Selection) -> tuple[str, list[Any]]:
         clauses: list[str] = []
