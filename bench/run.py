@@ -7,6 +7,7 @@ One command runs everything and writes ``bench/.data/results/latest.json`` (untr
     uv run python bench/run.py --only startup  # just start-up
     uv run python bench/run.py --only redact   # just redaction speed (bench/redact.py)
     uv run python bench/run.py --only detectors # secret detectors compared (bench/detectors.py)
+    uv run python bench/run.py --only evalbuild # eval build's context fitting (bench/eval_build.py)
     uv run python bench/run.py --only worksets # just workset installs (bench/worksets.py)
     uv run python bench/run.py --only datasets # dataset build memory (bench/datasets.py;
                                                # minutes, so not part of the full run)
@@ -561,6 +562,7 @@ def main(argv: list[str] | None = None) -> int:
             "memory",
             "redact",
             "detectors",
+            "evalbuild",
             "worksets",
             "datasets",
             "evals",
@@ -583,6 +585,8 @@ def main(argv: list[str] | None = None) -> int:
     do_evals = args.only == "evals"
     # About 40 s, and it compares libraries rather than checking ours: only when asked for.
     do_detectors = args.only == "detectors"
+    # Minutes: the build without the flag writes every case's whole conversation.
+    do_evalbuild = args.only == "evalbuild"
 
     t_start = time.perf_counter()
     report: dict[str, Any] = {
@@ -789,6 +793,14 @@ def main(argv: list[str] | None = None) -> int:
             ["detector_recall", "detector_precision"],
         ),
         (
+            "evalbuild",
+            "eval build with and without --max-context-tokens",
+            "eval_build.py",
+            ["--seed", str(args.seed)],
+            3 * COMMAND_TIMEOUT_S,
+            ["eval_build_context"],
+        ),
+        (
             "worksets",
             "install vs pip install; --help with worksets",
             "worksets.py",
@@ -823,6 +835,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = {
         "redact": do_redact,
         "detectors": do_detectors,
+        "evalbuild": do_evalbuild,
         "worksets": do_worksets,
         "datasets": do_datasets,
         "evals": do_evals,

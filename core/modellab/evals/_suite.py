@@ -160,33 +160,41 @@ def _clip(message: dict[str, Any], budget_chars: int) -> dict[str, Any]:
     return {**message, "content": content[:keep] + _CLIP_NOTE.format(n=cut) + content[-keep:]}
 
 
-def _fit(context: list[dict[str, Any]], max_tokens: int | None) -> list[dict[str, Any]]:
+def _fit(
+    context: list[dict[str, Any]], max_tokens: int | None, sizes: list[int] | None = None
+) -> list[dict[str, Any]]:
     """Drop the oldest exchanges (never the system prompt or first request) to fit.
 
     An assistant message and the tool results answering it go together, so a trimmed
     context never holds a result without its call. A message that alone is too long is cut
-    in the middle, leaving a note.
+    in the middle, leaving a note. ``sizes`` are the messages' sizes (:func:`_size`),
+    measured once per session: every case of a session fits a prefix of the same messages.
     """
     if max_tokens is None:
         return context
+    if sizes is None:
+        sizes = [_size(m) for m in context]
     budget = max_tokens * CHARS_PER_TOKEN
     head_len = 0
     while head_len < len(context) and context[head_len]["role"] in ("system", "user"):
         head_len += 1
         if context[head_len - 1]["role"] == "user":
             break
-    head, rest = context[:head_len], context[head_len:]
-    groups: list[list[dict[str, Any]]] = []
-    for message in rest:
-        if message["role"] == "tool" and groups:
-            groups[-1].append(message)
+    # Exchanges after the head, as (first index, end index, size), oldest first.
+    groups: list[list[int]] = []
+    for index in range(head_len, len(context)):
+        if context[index]["role"] == "tool" and groups:
+            groups[-1][1] = index + 1
+            groups[-1][2] += sizes[index]
         else:
-            groups.append([message])
-    while groups and sum(_size(m) for m in head) + sum(_size(m) for g in groups for m in g) > (
-        budget
-    ):
-        groups.pop(0)
-    kept = head + [m for g in groups for m in g]
+            groups.append([index, index + 1, sizes[index]])
+    total = sum(sizes[:head_len]) + sum(group[2] for group in groups)
+    dropped = 0
+    while dropped < len(groups) and total > budget:
+        total -= groups[dropped][2]
+        dropped += 1
+    start = groups[dropped][0] if dropped < len(groups) else len(context)
+    kept = context[:head_len] + context[start:]
     share = budget // max(len(kept), 1)
     return [_clip(m, share) for m in kept]
 
@@ -201,6 +209,7 @@ def cases_of_session(
     messages: list[dict[str, Any]] = row["messages"]
     tools = tuple(_tools_offered(messages, declared))
     repo = _repo_of(session)
+    sizes = [_size(m) for m in messages] if options.max_context_tokens is not None else []
     cases = []
     for position, message in enumerate(messages):
         if message["role"] != "assistant" or position == 0:
@@ -212,7 +221,7 @@ def cases_of_session(
                 id=f"{session.id}:{position:04d}",
                 session_id=session.id,
                 position=position,
-                messages=tuple(_fit(messages[:position], options.max_context_tokens)),
+                messages=tuple(_fit(messages[:position], options.max_context_tokens, sizes)),
                 tools=tools,
                 expected=expected,
                 slices={"tool": tool_slice, "repo": repo},
