@@ -90,6 +90,47 @@ def test_trimming_keeps_calls_with_their_results() -> None:
     assert len(huge[0]["content"]) < 1000 and "characters cut" in huge[0]["content"]
 
 
+def _fit_by_definition(context: list[dict], max_tokens: int) -> list[dict]:
+    """What _fit must return, computed the slow, obvious way (every size measured anew)."""
+    from modellab.evals._suite import CHARS_PER_TOKEN, _clip, _size
+
+    budget = max_tokens * CHARS_PER_TOKEN
+    head = 0
+    while head < len(context) and context[head]["role"] in ("system", "user"):
+        head += 1
+        if context[head - 1]["role"] == "user":
+            break
+    groups: list[list[dict]] = []
+    for message in context[head:]:
+        if message["role"] == "tool" and groups:
+            groups[-1].append(message)
+        else:
+            groups.append([message])
+
+    def flat(groups: list[list[dict]]) -> list[dict]:
+        return [m for g in groups for m in g]
+
+    while groups and sum(_size(m) for m in context[:head] + flat(groups)) > budget:
+        groups.pop(0)
+    kept = context[:head] + flat(groups)
+    return [_clip(m, budget // max(len(kept), 1)) for m in kept]
+
+
+def test_trimming_measures_once_and_agrees_with_the_definition() -> None:
+    import random
+
+    rng = random.Random(5)
+    for _ in range(200):
+        context: list[dict] = [{"role": "system", "content": "s" * rng.randint(0, 300)}]
+        if rng.random() < 0.9:
+            context.append({"role": "user", "content": "u" * rng.randint(0, 3000)})
+        for i in range(rng.randint(0, 12)):
+            role = rng.choice(("assistant", "tool", "tool", "user"))
+            context.append({"role": role, "content": "m" * rng.randint(0, 2500), "n": i})
+        budget = rng.choice((64, 200, 800, 3000))
+        assert _fit(context, budget) == _fit_by_definition(context, budget)
+
+
 def test_options_are_validated(approved_export: Path, tmp_path: Path) -> None:
     out = tmp_path / "s"
     assert (
