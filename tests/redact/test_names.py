@@ -186,9 +186,12 @@ def test_a_workspace_equal_to_home_x_is_no_home_even_when_named_like_a_person(sc
         cwd="/home/rosalind",
     )
     redacted, text, report = _redact(trajectory, scanner)
-    assert "/home/rosalind/tests" in text and "<USER:" not in text
+    # The working folder is the workspace, not a home: no user name, no "~"; in text it
+    # becomes the same placeholder as the cwd fields.
+    assert "<WORKSPACE:1>/tests" in text and "<USER:" not in text and "~" not in text
     assert redacted["extra"]["modellab"]["cwd"] == "<WORKSPACE:1>"
-    assert _rules(report) == {"workspace-path": 2}  # the session's and the turn's cwd
+    # The session's and the turn's cwd, and the two mentions in text.
+    assert _rules(report) == {"workspace-path": 4}
 
 
 # ---- names the session shows: git, whoami, id, the home folder's owner -----------------

@@ -309,3 +309,19 @@ def test_patch_end_without_a_call_item_gives_diffs_in_both_change_shapes(tmp_pat
     assert diffs == [("/w/new.txt", "+a\n+b\n"), ("/w/old.txt", "@@ -1 +1 @@\n-x\n+y\n")]
     (result,) = _results(session).values()
     assert (result.call_id, result.content, result.is_error) == ("p", "Success.\n", False)
+
+
+def test_the_environment_context_cwd_is_redacted_in_text_too(rollout: Path) -> None:
+    # The <cwd> of <environment_context> is the session's working folder: in the export it
+    # becomes the same <WORKSPACE:n> as the structured cwd fields, inside the text as well.
+    from modellab.redact import Placeholders, RedactionConfig, redact_trajectory
+
+    session = _read(rollout)
+    cwd = session.cwd
+    assert cwd
+    trajectory = to_atif(session)
+    assert cwd in json.dumps(trajectory)
+    redact_trajectory(trajectory, RedactionConfig(hash_key=bytes(32)).scanner(), Placeholders())
+    text = json.dumps(trajectory)
+    assert cwd not in text  # a boolean: the path is not printed on failure
+    assert "<cwd><WORKSPACE:1></cwd>" in text

@@ -13,7 +13,8 @@ PROMOTION_ERROR = 14
 #: Every exit code the CLI uses, and what it means. Documented in ``--help``.
 EXIT_CODES: dict[int, str] = {
     0: "success",
-    1: "partial failure: some files could not be imported (the rest were)",
+    1: "partial failure: some files could not be imported, or nothing in them could be "
+    "mapped (the rest were imported)",
     2: "usage error: bad arguments, or a command that is not built yet",
     3: "not found: no session matches the id or selection",
     4: "bad input: a session file is corrupt or of an unsupported version, or (redact scan) "

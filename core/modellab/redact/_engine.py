@@ -45,7 +45,7 @@ _SEPARATOR_SIZE = len(SEPARATOR)
 _BATCH_CHARS = 1 << 19
 _CUSTOM_RULE = "custom-term"
 #: The rule id a term finding reports, by placeholder kind (terms added in review: custom).
-_TERM_RULES = {"USER": "user-name", "HOST": "host-name"}
+_TERM_RULES = {"USER": "user-name", "HOST": "host-name", "WORKSPACE": "workspace-path"}
 _HASH_CACHE_SIZE = 1 << 16
 #: What a token is made of, for widening a secret finding to its whole token.
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")

@@ -168,6 +168,9 @@ def redact_trajectory(
     extra = identity.resolve(scanner)
     terms = [(user, "USER") for user in sorted(identity.names)]
     terms += [(host, "HOST") for host in sorted(parts.hosts)]
+    # A working folder also shows up inside text (Codex's <environment_context><cwd>, a
+    # "cd" in a command): there it becomes the same <WORKSPACE:n> as the field itself.
+    terms += [(path, "WORKSPACE") for path in _workspace_paths(parts.workspaces)]
     if terms:
         named = Scanner(
             (), allow_hashes=scanner.allow_hashes, terms=terms, hash_key=scanner.hash_key
@@ -187,6 +190,13 @@ def redact_trajectory(
             for f, r in zip(findings, replacements, strict=True)
         )
     return report
+
+
+def _workspace_paths(workspaces: list[Field]) -> list[str]:
+    """The session's working folders worth finding in text: real paths, longest first."""
+    paths = {value.rstrip("/\\") for _, _, _, value in workspaces}
+    real = [p for p in paths if len(p) >= 4 and ("/" in p or "\\" in p)]
+    return sorted(real, key=lambda p: (-len(p), p))
 
 
 def _replace_workspaces(
