@@ -13,6 +13,7 @@ are then redacted wherever else they appear.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,11 +193,20 @@ def redact_trajectory(
     return report
 
 
+#: Working folders on a person's machine: under a home folder.
+_PERSONAL_FOLDER = re.compile(r"(?:/home/|/Users/|[A-Za-z]:\\+Users\\+)[^/\\]+")
+
+
 def _workspace_paths(workspaces: list[Field]) -> list[str]:
-    """The session's working folders worth finding in text: real paths, longest first."""
+    """The session's working folders worth finding in text, longest first.
+
+    Only folders under a home: they name the user's machine and project. A container's
+    conventional folder (``/testbed``, ``/workspace/repo``) names nobody, and the code and
+    commands that use it are worth keeping as they are.
+    """
     paths = {value.rstrip("/\\") for _, _, _, value in workspaces}
-    real = [p for p in paths if len(p) >= 4 and ("/" in p or "\\" in p)]
-    return sorted(real, key=lambda p: (-len(p), p))
+    personal = [p for p in paths if _PERSONAL_FOLDER.match(p)]
+    return sorted(personal, key=lambda p: (-len(p), p))
 
 
 def _replace_workspaces(
