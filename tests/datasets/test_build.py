@@ -28,8 +28,8 @@ def test_rows_are_trl_conversations_with_matched_tool_calls(tmp_path, capsys):
     export = exported(tmp_path, mixed())
     out = tmp_path / "ds"
     _build(export, out, capsys, "--from", "all", "--test-fraction", "0")
-    rows = read_rows(out / "train.jsonl")
-    assert len(rows) == 3 and (out / "test.jsonl").read_text() == ""
+    rows = read_rows(out / "trl-sft" / "train.jsonl")
+    assert len(rows) == 3 and (out / "trl-sft" / "test.jsonl").read_text() == ""
     for row in rows:
         assert set(row) == {"messages", "tools"}
         messages = row["messages"]
@@ -55,7 +55,7 @@ def test_rows_are_trl_conversations_with_matched_tool_calls(tmp_path, capsys):
 def test_successful_and_failed_turns_are_chosen_by_turn_outcome(tmp_path, capsys):
     export = exported(tmp_path, mixed())
     good = _build(export, tmp_path / "good", capsys, "--test-fraction", "0")
-    rows = read_rows(tmp_path / "good" / "train.jsonl")
+    rows = read_rows(tmp_path / "good" / "trl-sft" / "train.jsonl")
     assert good["counts"]["train"] == {"rows": 2, "sessions": 2}
     retry = next(r for r in rows if "Speed up" in r["messages"][1]["content"])
     users = [m["content"] for m in retry["messages"] if m["role"] == "user"]
@@ -63,7 +63,7 @@ def test_successful_and_failed_turns_are_chosen_by_turn_outcome(tmp_path, capsys
     assert retry["messages"][-1] == {"role": "assistant", "content": "Faster now."}
 
     _build(export, tmp_path / "bad", capsys, "--from", "failed-turns", "--test-fraction", "0")
-    failed = read_rows(tmp_path / "bad" / "train.jsonl")
+    failed = read_rows(tmp_path / "bad" / "trl-sft" / "train.jsonl")
     firsts = sorted(r["messages"][1]["content"] for r in failed)
     assert firsts == ["Make the parser accept tabs", "Speed up the cache lookup"]
     retry_failed = next(r for r in failed if "Speed up" in r["messages"][1]["content"])
@@ -127,9 +127,16 @@ def test_the_same_seed_gives_identical_files(tmp_path, capsys):
     export = exported(tmp_path, _many())
     _build(export, tmp_path / "a", capsys, "--from", "all", "--test-fraction", "0.3", "--seed", "7")
     _build(export, tmp_path / "b", capsys, "--from", "all", "--test-fraction", "0.3", "--seed", "7")
-    names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert names == ["README.md", "dedup-report.json", "manifest.json", "test.jsonl", "train.jsonl"]
-    for name in names:
+    names = sorted(str(p.relative_to(tmp_path / "a")) for p in (tmp_path / "a").rglob("*"))
+    assert names == [
+        "README.md",
+        "dedup-report.json",
+        "manifest.json",
+        "trl-sft",
+        "trl-sft/test.jsonl",
+        "trl-sft/train.jsonl",
+    ]
+    for name in (n for n in names if n != "trl-sft"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
@@ -172,10 +179,12 @@ def test_the_manifest_ties_the_dataset_to_the_export(tmp_path, capsys):
     assert source["path"] == str(export.resolve())
     assert source["manifest_sha256"] == sha(export / "manifest.json")
     assert source["redaction_report_sha256"] == sha(export / "redaction-findings.jsonl")
-    assert source["files"] == {p.name: sha(p) for p in export.iterdir()}
+    # Hidden files (the approval record) are the lab's, not the export's.
+    exported_files = [p for p in export.iterdir() if not p.name.startswith(".")]
+    assert source["files"] == {p.name: sha(p) for p in exported_files}
     assert on_disk["files"] == {
         name: sha(out / name)
-        for name in ("train.jsonl", "test.jsonl", "dedup-report.json", "README.md")
+        for name in ("trl-sft/train.jsonl", "trl-sft/test.jsonl", "dedup-report.json", "README.md")
     }
     assert on_disk["split"]["seed"] == 3
     stats = on_disk["token_stats"]["train"]
@@ -197,7 +206,7 @@ def test_system_prompt_swap(tmp_path, capsys):
         "--system-prompt",
         str(prompt),
     )
-    for row in read_rows(tmp_path / "ds" / "train.jsonl"):
+    for row in read_rows(tmp_path / "ds" / "trl-sft" / "train.jsonl"):
         assert row["messages"][0] == {"role": "system", "content": "You are the served model."}
         assert sum(m["role"] == "system" for m in row["messages"]) == 1
     assert manifest["filters"]["system_prompt"].startswith("replaced")
@@ -213,7 +222,7 @@ def test_the_card_has_dataset_card_metadata(tmp_path, capsys):
     meta = yaml.safe_load(front)
     assert meta["license"] == "other" and "text-generation" in meta["task_categories"]
     splits = {f["split"]: f["path"] for f in meta["configs"][0]["data_files"]}
-    assert splits == {"train": "train.jsonl", "test": "test.jsonl"}
+    assert splits == {"train": "trl-sft/train.jsonl", "test": "trl-sft/test.jsonl"}
     sha = hashlib.sha256((export / "redaction-findings.jsonl").read_bytes()).hexdigest()
     assert sha in body and "Seed 5" in body and "Licence notes" in body
 

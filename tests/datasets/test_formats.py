@@ -119,7 +119,7 @@ def test_nemo_and_llama_factory_layouts(tmp_path, capsys):
         "--format",
         "nemo,llama-factory",
     )
-    assert not (out / "train.jsonl").exists()  # trl-sft was not asked for
+    assert not (out / "trl-sft").exists()  # trl-sft was not asked for
     assert manifest["primary_format"] == "nemo"
     nemo = {r["conversations"][0]["value"]: r for r in rows(out / "nemo" / "train.jsonl")}
     retry = nemo["Speed up the cache lookup"]
@@ -169,7 +169,7 @@ def test_the_system_prompt_swap_reaches_every_format(tmp_path, capsys):
     flags = ["--from", "all", "--test-fraction", "0", "--system-prompt", str(prompt)]
     manifest = build(export, out, capsys, "--format", ALL, *flags)
     swapped = {"role": "system", "content": "You are the served model."}
-    for row in rows(out / "train.jsonl"):
+    for row in rows(out / "trl-sft" / "train.jsonl"):
         assert row["messages"][0] == swapped
     for name in ("preference", "unpaired"):
         found = rows(out / name / "train.jsonl")
@@ -193,8 +193,8 @@ def test_a_second_build_with_fewer_formats_leaves_no_stale_files(tmp_path, capsy
     assert sorted(manifest["files"]) == [
         "README.md",
         "dedup-report.json",
-        "test.jsonl",
-        "train.jsonl",
+        "trl-sft/test.jsonl",
+        "trl-sft/train.jsonl",
     ]
 
 

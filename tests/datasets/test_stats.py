@@ -46,13 +46,15 @@ def test_a_tokenizer_json_counts_tokens(tmp_path, capsys):
     assert tokens["method"].startswith("tokenizer: tokenizer.json")
     lengths = sorted(
         len(reference.encode(conversation_text(r), add_special_tokens=False).ids)
-        for r in rows(out / "train.jsonl")
+        for r in rows(out / "trl-sft" / "train.jsonl")
     )
     train = tokens["train"]
     assert train["total"] == sum(lengths) and train["rows"] == 3
     assert (train["min"], train["max"]) == (lengths[0], lengths[-1])
     assert train["median"] == statistics.median(lengths)
-    estimate = sorted(-(-len(conversation_text(r)) // 4) for r in rows(out / "train.jsonl"))
+    estimate = sorted(
+        -(-len(conversation_text(r)) // 4) for r in rows(out / "trl-sft" / "train.jsonl")
+    )
     assert lengths != estimate  # a real count, not the character estimate
     assert "These are estimates" not in (out / "README.md").read_text(encoding="utf-8")
 

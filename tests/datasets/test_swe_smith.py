@@ -80,7 +80,7 @@ def ours(corpus: Path, theirs: list[dict], tmp_path: Path, capsys) -> list[dict]
     ]
     manifest = build(export, tmp_path / "ds", capsys, *flags)
     assert manifest["counts"]["train"]["rows"] == 1  # resolved, so a successful session
-    (row,) = rows(tmp_path / "ds" / "train.jsonl")
+    (row,) = rows(tmp_path / "ds" / "trl-sft" / "train.jsonl")
     return row["messages"]
 
 

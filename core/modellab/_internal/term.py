@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-__all__ = ["Progress", "render_table", "shown"]
+__all__ = ["Progress", "counted", "render_table", "shown"]
 
 #: Characters a terminal must never receive raw from text that came from outside (sessions,
 #: manifests, server replies, file names): C0 controls (ESC starts colours, cursor moves and
@@ -48,6 +48,15 @@ def shown(text: object, *, lines: bool = False) -> str:
     if pattern.search(value) is None:
         return value
     return pattern.sub(_escape, value)
+
+
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """``count`` and the noun that agrees with it: ``1 row``, ``0 rows``, ``2 sessions``.
+
+    ``plural`` is for nouns that do not take an ``s`` (``counted(2, "entry", "entries")``).
+    """
+    noun = singular if count == 1 else (plural if plural is not None else singular + "s")
+    return f"{count} {noun}"
 
 
 class Progress:

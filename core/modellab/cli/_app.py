@@ -406,15 +406,16 @@ def _add_dataset_commands(commands: argparse._SubParsersAction[argparse.Argument
         "build",
         help="SFT, preference and unpaired rows in TRL, NeMo or LLaMA-Factory layouts, with "
         "grouped or time-ordered train/test splits",
-        description="Write each --format's train and test files (trl-sft: train.jsonl and "
-        "test.jsonl, TRL conversational rows with OpenAI-style tool_calls and tool messages "
-        "plus tools; the others in a folder named after the format), dedup-report.json "
+        description="Write each --format's train and test files in a folder named after "
+        "the format (FORMAT/train.jsonl, FORMAT/test.jsonl; trl-sft: TRL conversational rows "
+        "with OpenAI-style tool_calls and tool messages plus tools), dedup-report.json "
         "(exact and near-duplicate SFT rows dropped, and why), manifest.json (the export's "
         "hashes, filters, formats, split, counts, token lengths, the sha256 of every output "
         "file) and README.md (a dataset card). The export must pass the redaction gate and is "
         "streamed, so memory does not grow with its size. Splits are grouped: no session and "
         "no near-duplicate task (MinHash over the first prompt and touched files) is in both, "
-        "in any format. --label and --outcome select sessions; --from selects SFT rows. "
+        "in any format. --label and --outcome select sessions; --from selects SFT rows; every "
+        "session left out is counted under its reason, on the terminal and in the manifest. "
         "Formats, the same-step rule for preference pairs and every manifest field are "
         "described in docs/datasets.md.",
         epilog="exit codes: 0 written, 2 bad arguments or no rows selected, 4 export file "

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
-from modellab._internal.term import shown
+from modellab._internal.term import counted, shown
 from modellab.cli._common import checked_labels, emit_json
 
 __all__ = ["cmd_build"]
@@ -48,26 +49,41 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"out": str(out_dir), **manifest})
         return 0
+    _report(out_dir, manifest)
+    return 0
+
+
+def _rows(count: int, sessions: int | None = None) -> str:
+    text = counted(count, "row")
+    return text if sessions is None else f"{text} ({counted(sessions, 'session')})"
+
+
+def _report(out_dir: Path, manifest: dict[str, Any]) -> None:
+    """What was written, what was left out and why (one line per reason), and token totals."""
+    from modellab.datasets import describe_exclusions
+
     counts = manifest["counts"]
     split = manifest["split"]
+    train, test = counts["train"], counts["test"]
     print(
         f"Wrote {shown(out_dir)} ({split['method']} split, seed {split['seed']}; "
-        f"{manifest['primary_format']}: train {counts['train']['rows']} rows "
-        f"({counts['train']['sessions']} sessions), test {counts['test']['rows']} rows "
-        f"({counts['test']['sessions']} sessions))."
+        f"{manifest['primary_format']}: train {_rows(train['rows'], train['sessions'])}, "
+        f"test {_rows(test['rows'], test['sessions'])})."
     )
     for name, entry in manifest["formats"].items():
-        skipped = sum(entry["skipped"].values())
-        note = f", {skipped} left out (see manifest.json)" if skipped else ""
         rows = entry["rows"]
-        print(f"  {name}: train {rows['train']}, test {rows['test']} rows{note}")
-    print(
-        f"Dropped {counts['dropped']['exact']} exact and {counts['dropped']['near']} "
-        "near-duplicate SFT rows (dedup-report.json)."
-    )
+        print(f"  {name}/: train {_rows(rows['train'])}, test {_rows(rows['test'])}")
+    source = manifest["source"]
+    used = f"{source['sessions_used']} of {counted(source['sessions'], 'session')}"
+    lines = describe_exclusions(manifest)
+    if lines:
+        print(f"Used {used}. Left out:")
+        for line in lines:
+            print(f"  {shown(line)}")
+    else:
+        print(f"Used {used}; nothing was left out.")
     tokens = manifest["token_stats"]
     print(
         f"Tokens ({tokens['method']}): train {tokens['train']['total']}, "
         f"test {tokens['test']['total']}."
     )
-    return 0

@@ -5,6 +5,7 @@ Only :func:`build_dataset` reads an export, and it passes the redaction gate fir
 """
 
 from modellab.datasets._build import OUTPUT_FILES, BuildOptions, build_dataset
+from modellab.datasets._excluded import SESSION_REASONS, describe_exclusions
 from modellab.datasets._formats import FORMATS, Format
 from modellab.datasets._select import MODES, Filters, Mode
 from modellab.datasets._split import SPLITS, SplitMethod
@@ -13,6 +14,7 @@ __all__ = [
     "FORMATS",
     "MODES",
     "OUTPUT_FILES",
+    "SESSION_REASONS",
     "SPLITS",
     "BuildOptions",
     "Filters",
@@ -20,4 +22,5 @@ __all__ = [
     "Mode",
     "SplitMethod",
     "build_dataset",
+    "describe_exclusions",
 ]

@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modellab._internal.files import atomic_write_bytes, check_output_folder
+from modellab._internal import jsonio
+from modellab._internal.files import atomic_write_bytes, check_output_folder, private_dir
 from modellab.datasets._card import render_card
 from modellab.datasets._dedup import NEAR_METHOD, NEAR_THRESHOLD, DedupResult, deduplicate
+from modellab.datasets._excluded import describe_exclusions, exclusions
 from modellab.datasets._formats import (
     FORMATS,
     SFT_FORMATS,
@@ -44,9 +46,13 @@ from modellab.store import Catalog
 
 __all__ = ["OUTPUT_FILES", "BuildOptions", "build_dataset"]
 
-#: The files every build writes besides its formats' rows (the manifest last).
+#: The files every build writes at the top of its folder, beside one folder per format
+#: (``<format>/train.jsonl``, ``<format>/test.jsonl``); the manifest is written last.
 OUTPUT_FILES = ("dedup-report.json", "README.md", "manifest.json")
 LLAMA_FACTORY_INFO = "llama-factory/dataset_info.json"
+#: Where ``trl-sft`` rows were written before every format had its own folder: a
+#: ``--force`` build over such a folder removes them.
+_OLD_LAYOUT = ("train.jsonl", "test.jsonl")
 #: What ``formats`` in the manifest says each format's rows are.
 LAYOUTS: dict[Format, str] = {
     "trl-sft": "TRL conversational language modeling: messages (OpenAI-style tool_calls and "
@@ -121,6 +127,15 @@ def _prompt_note(system_prompt: str | None) -> str:
     return f"replaced by --system-prompt (sha256 {_sha256(system_prompt.encode())})"
 
 
+def _filters(options: BuildOptions, system_prompt: str | None) -> dict[str, Any]:
+    return {
+        "from": options.filters.mode,
+        "labels": list(options.filters.labels),
+        "outcomes": list(options.filters.outcomes),
+        "system_prompt": _prompt_note(system_prompt),
+    }
+
+
 def _weights(plan: Plan, kept: Mapping[int, list[int]], primary: Format) -> list[int]:
     """Rows of the primary format per planned session."""
     if primary in SFT_FORMATS:
@@ -142,17 +157,40 @@ def _active(plan: Plan, kept: Mapping[int, list[int]], formats: tuple[Format, ..
     ]
 
 
+def _previous_files(out_dir: Path) -> set[str]:
+    """The output files an earlier build's manifest lists (inside ``out_dir`` only)."""
+    try:
+        listed = jsonio.loads((out_dir / "manifest.json").read_bytes()).get("files", {})
+    except (OSError, jsonio.JSONError, AttributeError):
+        return set()
+    if not isinstance(listed, dict):
+        return set()
+    return {
+        name
+        for name in listed
+        if isinstance(name, str) and not Path(name).is_absolute() and ".." not in Path(name).parts
+    }
+
+
 def _clear_stale(out_dir: Path, formats: tuple[Format, ...]) -> None:
-    """Remove output a previous build (``--force``) left for formats this build skips."""
+    """Remove output a previous build (``--force``) left that this build will not replace:
+    what its manifest listed, every format's files, the old top-level ``trl-sft`` files.
+
+    A manifest left by an earlier build would vouch for files this build is about to
+    replace; it goes first (once read) and comes back last.
+    """
+    stale = _previous_files(out_dir) | set(_OLD_LAYOUT) | {LLAMA_FACTORY_INFO}
+    stale |= {relative for name in FORMATS for relative in format_files(name).values()}
+    (out_dir / "manifest.json").unlink(missing_ok=True)
+    keep = {relative for name in formats for relative in format_files(name).values()}
+    keep |= set(OUTPUT_FILES) | ({LLAMA_FACTORY_INFO} if "llama-factory" in formats else set())
+    for relative in sorted(stale - keep):
+        path = out_dir / relative
+        if path.is_file() or path.is_symlink():
+            path.unlink()
     for name in FORMATS:
-        if name in formats:
-            continue
-        for relative in format_files(name).values():
-            (out_dir / relative).unlink(missing_ok=True)
-        if name == "llama-factory":
-            (out_dir / LLAMA_FACTORY_INFO).unlink(missing_ok=True)
         folder = out_dir / name
-        if folder.is_dir() and not any(folder.iterdir()):
+        if name not in formats and folder.is_dir() and not any(folder.iterdir()):
             shutil.rmtree(folder)
 
 
@@ -206,11 +244,17 @@ def build_dataset(
         if k in kept_set:
             kept.setdefault(row.session, []).append(ordinal[row.session])
         ordinal[row.session] += 1
+    dropped_exact = sum(1 for d in deduped.dropped if d["reason"] == "exact")
+    dropped = {"exact": dropped_exact, "near": len(deduped.dropped) - dropped_exact}
     active = _active(plan, kept, formats)
     if not active:
+        excluded = exclusions(plan, kept, (), formats, options.filters.mode, dropped=dropped)
+        why = describe_exclusions(
+            {"excluded": excluded, "filters": _filters(options, system_prompt), "formats": {}}
+        )
         raise UsageError(
             f"{export_dir}: no rows match --from {options.filters.mode}, the filters and "
-            f"--format {','.join(formats)}",
+            f"--format {','.join(formats)}" + (f" ({'; '.join(why)})" if why else ""),
             hint="try --from all, or fewer --label/--outcome filters",
         )
     groups = group_sessions(plan.sessions, [plan.rows[k] for k in deduped.kept], active)
@@ -223,11 +267,11 @@ def build_dataset(
         seed=options.seed,
     )
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        # A manifest left by an earlier build (--force) would vouch for files this build is
-        # about to replace; it goes first and comes back last.
-        (out_dir / "manifest.json").unlink(missing_ok=True)
+        # Session data stays private: the folders are 0700, every file 0600.
+        private_dir(out_dir)
         _clear_stale(out_dir, formats)
+        for folder in formats:
+            private_dir(out_dir / folder)
         rows_kept = {k: frozenset(v) for k, v in kept.items()}
         wanted = Wanted(options.filters, formats, system_prompt, rows_kept, split.test)
         outputs = write_rows(iter_sessions(source), out_dir, wanted, counter)
@@ -239,7 +283,7 @@ def build_dataset(
         side: sorted({s for o in outputs.values() for s in o.sessions[side]})
         for side in ("train", "test")
     }
-    dropped_exact = sum(1 for d in deduped.dropped if d["reason"] == "exact")
+    written = set().union(*(o.indexes for o in outputs.values()))
     report = {
         "near_duplicate_threshold": NEAR_THRESHOLD,
         "near_duplicate_method": NEAR_METHOD,
@@ -262,13 +306,10 @@ def build_dataset(
             "approved_by": approval.approved_by,
             "sessions": plan.sessions_in_export,
             "sessions_passing_filters": len(plan.sessions),
+            "sessions_used": len(written),
         },
-        "filters": {
-            "from": options.filters.mode,
-            "labels": list(options.filters.labels),
-            "outcomes": list(options.filters.outcomes),
-            "system_prompt": _prompt_note(system_prompt),
-        },
+        "filters": _filters(options, system_prompt),
+        "excluded": exclusions(plan, kept, written, formats, options.filters.mode, dropped=dropped),
         "split": {
             "method": options.split,
             "seed": options.seed,
@@ -284,7 +325,7 @@ def build_dataset(
         },
         "counts": {
             "selected": len(plan.rows),
-            "dropped": {"exact": dropped_exact, "near": len(deduped.dropped) - dropped_exact},
+            "dropped": dropped,
             **{
                 side: {"rows": primary.rows[side], "sessions": len(primary.sessions[side])}
                 for side in ("train", "test")

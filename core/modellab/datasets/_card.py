@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from modellab._internal.term import counted
+from modellab.datasets._excluded import describe_exclusions
+
 __all__ = ["render_card"]
 
 
@@ -51,8 +54,8 @@ def _stats_line(stats: Mapping[str, Any]) -> str:
     if not stats.get("rows"):
         return "no rows"
     return (
-        f"{stats['rows']} rows, {stats['total']} tokens; min {stats['min']}, median "
-        f"{stats['median']}, p95 {stats['p95']}, max {stats['max']}"
+        f"{counted(stats['rows'], 'row')}, {counted(stats['total'], 'token')}; "
+        f"min {stats['min']}, median {stats['median']}, p95 {stats['p95']}, max {stats['max']}"
     )
 
 
@@ -72,13 +75,14 @@ def _formats_section(manifest: Mapping[str, Any]) -> str:
                 f"{k} {v}" for k, v in entry["failed_calls_without_pair"].items() if v
             )
             notes.append(
-                f"- preference: {entry['pairs_found']} pairs found. Same step: "
+                f"- preference: {counted(entry['pairs_found'], 'pair')} found. Same step: "
                 f"{entry['same_step']}. Failed calls without a pair: {missing or 'none'}."
             )
         if name == "unpaired":
             labels = entry["labels"]
             notes.append(
-                f"- unpaired: {labels['true']} rows labelled true, {labels['false']} false."
+                f"- unpaired: {counted(labels['true'], 'row')} labelled true, "
+                f"{labels['false']} false."
             )
         if name == "llama-factory":
             adjusted = ", ".join(f"{k} {v}" for k, v in entry["adjusted"].items())
@@ -99,15 +103,25 @@ def _split_text(split: Mapping[str, Any]) -> str:
         return (
             "Time-ordered hold-out: groups are ordered by their newest session's start time "
             "and the newest go to test, so test holds sessions that started on or after "
-            f"{split['cut']} plus {split['older_in_test']} older session(s) whose task is a "
-            "near-duplicate of a test session's (a group moves whole). "
-            f"{split['sessions_without_start_time']} session(s) had no start time and count "
-            f"as the oldest. The seed ({split['seed']}) is not used by this method."
+            f"{split['cut']} plus {counted(split['older_in_test'], 'older session')} whose task "
+            "is a near-duplicate of a test session's (a group moves whole). "
+            f"{counted(split['sessions_without_start_time'], 'session')} without a start time "
+            f"count as the oldest. The seed ({split['seed']}) is not used by this method."
         )
     return (
         f"Seeded split: whole groups, shuffled with seed {split['seed']}, go to test until "
         "the test fraction is met."
     )
+
+
+def _excluded_section(manifest: Mapping[str, Any]) -> str:
+    source = manifest["source"]
+    used = f"{source['sessions_used']} of the export's {counted(source['sessions'], 'session')}"
+    lines = describe_exclusions(manifest)
+    if not lines:
+        return f"{used} gave rows; nothing was left out."
+    head = f"{used} gave rows. Left out, by reason (`excluded` in `manifest.json`):"
+    return "\n".join([head, "", *(f"- {line}" for line in lines)])
 
 
 def render_card(manifest: Mapping[str, Any]) -> str:
@@ -121,12 +135,17 @@ def render_card(manifest: Mapping[str, Any]) -> str:
 # Model Lab agent-trajectory dataset
 
 Training rows built by `modellab dataset build` from a redacted export that was reviewed
-and approved (`modellab redact approve`). Each format below is written to its own files;
-the SFT layouts (`trl-sft`, `nemo`, `llama-factory`) hold the same conversations.
+and approved (`modellab redact approve`). Each format below is written to its own folder
+(`<format>/train.jsonl`, `<format>/test.jsonl`); the SFT layouts (`trl-sft`, `nemo`,
+`llama-factory`) hold the same conversations.
 
 ## Formats
 
 {_formats_section(manifest)}
+
+## Left out
+
+{_excluded_section(manifest)}
 
 ## Source
 

@@ -55,9 +55,9 @@ _ODD = ("human", "observation")
 
 
 def format_files(name: Format) -> dict[str, str]:
-    """The files a format writes, by split (``trl-sft`` keeps the top-level names)."""
-    if name == "trl-sft":
-        return {"train": "train.jsonl", "test": "test.jsonl"}
+    """The files a format writes, by split: every format has a folder of its own name,
+    ``<format>/train.jsonl`` and ``<format>/test.jsonl``, beside the build's manifest, card
+    and de-duplication report at the top."""
     return {"train": f"{name}/train.jsonl", "test": f"{name}/test.jsonl"}
 
 

@@ -21,7 +21,14 @@ from modellab.datasets._formats import SFT_FORMATS, Format
 from modellab.datasets._minhash import signature
 from modellab.datasets._preference import find_pairs, find_unpaired
 from modellab.datasets._rows import conversation_text, touched_paths
-from modellab.datasets._select import Filters, first_prompt, session_examples, wanted
+from modellab.datasets._select import (
+    Filters,
+    filtered_out,
+    first_prompt,
+    is_empty,
+    session_examples,
+    turns_not_taken,
+)
 from modellab.datasets._source import SessionRecord
 from modellab.traces import Session
 
@@ -60,6 +67,10 @@ class SessionPlan:
     sft_rows: int = 0
     pairs: int = 0
     unpaired: int = 0
+    #: It holds no step at all.
+    empty: bool = False
+    #: Turns a per-turn ``--from`` does not take, by their outcome.
+    turns_not_taken: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +91,9 @@ class Plan:
     sessions: list[SessionPlan] = field(default_factory=list)
     rows: list[RowPlan] = field(default_factory=list)
     sessions_in_export: int = 0
+    #: Sessions that did not pass the filters, by reason (``empty`` first, then
+    #: ``outcome-filter``, ``label-filter``).
+    filtered: Counter[str] = field(default_factory=Counter)
     pair_skips: Counter[str] = field(default_factory=Counter)
     unpaired_skips: Counter[str] = field(default_factory=Counter)
 
@@ -97,11 +111,16 @@ def plan_build(
     for record in records:
         plan.sessions_in_export += 1
         session = record.session
-        if not wanted(session, filters):
+        empty = is_empty(session)
+        reason = filtered_out(session, filters)
+        if reason is not None:
+            plan.filtered["empty" if empty else reason] += 1
             continue
         index = len(plan.sessions)
         task = "\n".join([first_prompt(session), *touched_paths(session, session.turns)])
-        entry = SessionPlan(session.id, started_at(session), signature(task))
+        entry = SessionPlan(session.id, started_at(session), signature(task), empty=empty)
+        if sft:
+            entry.turns_not_taken = turns_not_taken(session, filters.mode)
         if sft:
             examples = session_examples(
                 session,

@@ -7,6 +7,7 @@ Turn outcomes follow the observability workset's rule: a label belongs to the tu
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -19,9 +20,12 @@ __all__ = [
     "Example",
     "Filters",
     "Mode",
+    "filtered_out",
     "first_prompt",
+    "is_empty",
     "session_examples",
     "turn_outcomes",
+    "turns_not_taken",
     "wanted",
 ]
 
@@ -80,12 +84,32 @@ def first_prompt(session: Session) -> str:
     return ""
 
 
+def is_empty(session: Session) -> bool:
+    """Whether the session holds no step at all (nothing any format could take)."""
+    return not any(turn.steps for turn in session.turns)
+
+
+def filtered_out(session: Session, filters: Filters) -> str | None:
+    """Why ``--outcome`` or ``--label`` leave this session out (a reason), or ``None``."""
+    if filters.outcomes and session.outcome not in filters.outcomes:
+        return "outcome-filter"
+    kinds = {label.kind for label in session.labels}
+    if filters.labels and not any(kind in kinds for kind in filters.labels):
+        return "label-filter"
+    return None
+
+
 def wanted(session: Session, filters: Filters) -> bool:
     """Whether ``--label`` and ``--outcome`` let this session in."""
-    if filters.outcomes and session.outcome not in filters.outcomes:
-        return False
-    kinds = {label.kind for label in session.labels}
-    return not filters.labels or any(kind in kinds for kind in filters.labels)
+    return filtered_out(session, filters) is None
+
+
+def turns_not_taken(session: Session, mode: Mode) -> Counter[str]:
+    """The turns a per-turn ``mode`` does not take from this session, by their outcome."""
+    if mode in {"all", "successful-sessions"}:
+        return Counter()
+    target: Outcome = "success" if mode == "successful-turns" else "failure"
+    return Counter(v for v in turn_outcomes(session).values() if v != target)
 
 
 def _chosen_turns(session: Session, mode: Mode) -> list[Sequence[Turn]]:

@@ -57,6 +57,8 @@ class FormatOutput:
 
     rows: dict[str, int] = field(default_factory=dict)
     sessions: dict[str, set[str]] = field(default_factory=lambda: {s: set() for s in SIDES})
+    #: Planned session indexes that gave this format a row.
+    indexes: set[int] = field(default_factory=set)
     lengths: dict[str, list[int]] = field(default_factory=lambda: {s: [] for s in SIDES})
     #: Rows not written, by reason (a layout that cannot hold them, exact duplicates).
     skipped: Counter[str] = field(default_factory=Counter)
@@ -99,6 +101,7 @@ def _write_session(
     def emit(name: Format, row: Mapping[str, Any], text: str) -> None:
         sinks[name, side].write(row)
         outputs[name].sessions[side].add(session.id)
+        outputs[name].indexes.add(index)
         outputs[name].lengths[side].append(counter.count(text))
 
     sft = [f for f in wanted_.formats if f in SFT_FORMATS]

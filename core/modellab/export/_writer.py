@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from modellab._internal import jsonio
-from modellab._internal.files import atomic_write_bytes, fsync_dir, remove_tree_quietly
+from modellab._internal.files import (
+    atomic_write_bytes,
+    fsync_dir,
+    open_private,
+    remove_tree_quietly,
+)
 
 # Not from modellab.traces: exporting streams stored bytes and must not pay for pydantic.
 from modellab._internal.formats import ATIF_SCHEMA_VERSION
@@ -280,11 +285,11 @@ def write_export(
             else _redacted_lines(catalog, refs, redaction, jobs)
         )
         with contextlib.ExitStack() as files:
-            handle = files.enter_context((staging / TRAJECTORIES).open("wb"))
+            handle = files.enter_context(open_private(staging / TRAJECTORIES))
             outputs = [handle]
             report: RedactionReport | None = None
             if redaction is not None:
-                outputs.append(files.enter_context((staging / FINDINGS).open("wb")))
+                outputs.append(files.enter_context(open_private(staging / FINDINGS)))
                 report = RedactionReport(outputs[-1], redaction)
             writeback = _EarlyWriteback(handle.fileno())
             try:
