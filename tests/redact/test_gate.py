@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-from factories import write_session
+from factories import exported, saved_session, write_session
 from modellab.cli import main
 from modellab.errors import NotApprovedError, RawExportError, StaleApprovalError
 from modellab.plugins import require_approved
-from modellab.redact import approve_export
+from modellab.redact import APPROVAL_MARKER, approval_marks, approve_export
 from modellab.settings import Settings
 from modellab.store import Catalog
 
@@ -109,3 +110,97 @@ def test_approve_command_json(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert set(out["files"]) == {"manifest.json", "trajectories.jsonl"}
     assert main(["redact", "approve", str(tmp_path / "missing")]) == 2
+
+
+# --- an approval is per catalog (per MODELLAB_HOME) ---------------------------------------
+
+
+def _catalog(home: Path) -> Catalog:
+    return Catalog(home / "catalog.sqlite")
+
+
+def test_an_approval_under_another_home_is_named_and_never_honoured(tmp_path):
+    export = make_export(tmp_path / "exp")
+    with _catalog(tmp_path / "home-a") as a, _catalog(tmp_path / "home-b") as b:
+        assert a.catalog_id != b.catalog_id
+        approve_export(a, export)
+        marker = json.loads((export / APPROVAL_MARKER).read_text())
+        # The marker names the catalog by its random id and never by a path.
+        assert [m["catalog_id"] for m in marker["approvals"]] == [a.catalog_id]
+        assert str(tmp_path) not in (export / APPROVAL_MARKER).read_text()
+        with pytest.raises(NotApprovedError) as refused:
+            require_approved(export, catalog=b)
+        message = str(refused.value)
+        assert "approved under another Model Lab home" in message
+        assert f"catalog {a.catalog_id[:12]}" in message and b.catalog_id[:12] in message
+        assert "never approved" not in message
+        assert "MODELLAB_HOME" in (refused.value.hint or "")
+        # The marker is not one of the approved files, and A's approval still passes.
+        assert APPROVAL_MARKER not in require_approved(export, catalog=a).files
+        # Approving in B too: both pass, and the marker lists both catalogs.
+        approve_export(b, export)
+        require_approved(export, catalog=b)
+        require_approved(export, catalog=a)
+        assert {m.catalog_id for m in approval_marks(export)} == {a.catalog_id, b.catalog_id}
+
+
+def test_a_forged_marker_never_passes_the_gate(tmp_path, catalog):
+    export = make_export(tmp_path / "exp")
+    (export / APPROVAL_MARKER).write_text(
+        json.dumps(
+            {
+                "approvals": [
+                    {"catalog_id": catalog.catalog_id, "approved_at": "x", "files_sha256": "y"},
+                    {"catalog_id": "f" * 32, "approved_at": "z", "files_sha256": "y"},
+                ]
+            }
+        )
+    )
+    with pytest.raises(NotApprovedError, match=r"another Model Lab home .*files changed since"):
+        require_approved(export, catalog=catalog)
+    (export / APPROVAL_MARKER).write_text("not json")
+    with pytest.raises(NotApprovedError, match="never approved"):
+        require_approved(export, catalog=catalog)
+
+
+def test_a_moved_export_says_it_was_approved_elsewhere_in_this_catalog(tmp_path, catalog):
+    export = make_export(tmp_path / "exp")
+    approve_export(catalog, export)
+    moved = export.rename(tmp_path / "moved")
+    with pytest.raises(NotApprovedError, match="moved or copied"):
+        require_approved(moved, catalog=catalog)
+
+
+def test_two_homes_through_the_cli(tmp_path, monkeypatch, capsys):
+    home_a = Path(os.environ["MODELLAB_HOME"])
+    export = exported(tmp_path, [saved_session(session_id="s-one")])
+    capsys.readouterr()
+    monkeypatch.setenv("MODELLAB_HOME", str(tmp_path / "home-b"))
+    # A gate elsewhere in the product (eval build) says why, in terms of homes.
+    assert main(["eval", "build", str(export), "--out", str(tmp_path / "suite")]) == 9
+    err = capsys.readouterr().err
+    assert "approved under another Model Lab home" in err and "never approved" not in err
+    # Approving here needs this home's own review, and the refusal says why.
+    assert main(["redact", "approve", str(export)]) == 9
+    err = capsys.readouterr().err
+    assert "not reviewed yet" in err and "approved under another one" in err
+    assert "per catalog" in err
+    assert main(["redact", "review", str(export), "--accept-all"]) == 0
+    assert main(["redact", "approve", str(export)]) == 0
+    assert main(["eval", "build", str(export), "--out", str(tmp_path / "suite")]) == 0
+    monkeypatch.setenv("MODELLAB_HOME", str(home_a))
+    assert main(["eval", "build", str(export), "--out", str(tmp_path / "suite-a")]) == 0
+
+
+def test_review_says_when_an_export_was_approved_under_another_home(tmp_path, monkeypatch, capsys):
+    export = exported(tmp_path, [saved_session(session_id="s-one")])
+    capsys.readouterr()
+    monkeypatch.setenv("MODELLAB_HOME", str(tmp_path / "home-b"))
+    assert main(["redact", "review", str(export), "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "approved under another Model Lab home" in out and "per catalog" in out
+    assert main(["redact", "review", str(export), "--accept-all"]) == 0
+    assert main(["redact", "approve", str(export)]) == 0
+    capsys.readouterr()
+    assert main(["redact", "review", str(export), "--list"]) == 0
+    assert "another Model Lab home" not in capsys.readouterr().out

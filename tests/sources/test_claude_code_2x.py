@@ -38,9 +38,8 @@ def _results(session: Session) -> dict[str, ToolResult]:
 
 
 def _refs(result: ToolResult) -> list[dict[str, Any]]:
-    refs = result.extra.get(REF)
-    assert isinstance(refs, list)
-    return refs
+    assert REF not in result.extra  # a field of its own, not a source fact
+    return [ref.model_dump(exclude_defaults=True) for ref in result.subagent_trajectory_ref]
 
 
 # --- the public 2.1.173 session -----------------------------------------------------------
@@ -150,7 +149,7 @@ def test_public_2x_agent_results_link_to_their_subagent_sessions(importer) -> No
             }
         ]
     # No other result points at a sub-agent.
-    assert [k for k, r in results.items() if REF in r.extra] == [
+    assert [k for k, r in results.items() if r.subagent_trajectory_ref] == [
         "toolu_sc_showcol1",
         "toolu_sc_showcol2",
     ]
@@ -180,13 +179,16 @@ def test_public_2x_subagent_refs_survive_atif(importer) -> None:
     assert from_atif(trajectory) == session
     json.dumps(trajectory)  # JSON-ready
     subagent_ids = {sub["session_id"] for sub in trajectory["extra"]["modellab"]["subagents"]}
+    # ATIF's own place: observation.results[i].subagent_trajectory_ref, never under extra.
     linked = [
-        ref["session_id"]
+        ref
         for step in trajectory["steps"]
-        for detail in step["extra"]["modellab"].get("results", ())
-        for ref in detail.get("extra", {}).get(REF, ())
+        for result in step.get("observation", {}).get("results", ())
+        for ref in result.get(REF, ())
     ]
-    assert sorted(linked) == sorted(subagent_ids)
+    assert sorted(ref["session_id"] for ref in linked) == sorted(subagent_ids)
+    assert all(set(ref) <= {"session_id", "trajectory_path", "extra"} for ref in linked)
+    assert REF not in json.dumps([s["extra"] for s in trajectory["steps"]])
 
 
 # --- the real spotter transcripts (CLI 2.1.3x) -----------------------------------------------
@@ -197,7 +199,7 @@ def test_spotter_task_results_link_to_subagent_files(corpus: Path, importer) -> 
     session = importer.read(spotter / f"{BIG}.jsonl").sessions[0]
     results = _results(session)
     by_call = {sub.extra.get("parent_tool_call_id"): sub for sub in session.subagents}
-    linked = {call: _refs(r) for call, r in results.items() if REF in r.extra}
+    linked = {call: _refs(r) for call, r in results.items() if r.subagent_trajectory_ref}
     assert len(linked) == 2  # the two Task calls; the compactor ran from no call
     for call_id, refs in linked.items():
         sub = by_call[call_id]
@@ -419,4 +421,4 @@ def test_agent_result_for_a_missing_subagent_has_no_ref(tmp_path: Path, importer
     )
     session = importer.read(path).sessions[0]
     assert session.subagents == ()
-    assert REF not in _results(session)["toolu_t"].extra
+    assert _results(session)["toolu_t"].subagent_trajectory_ref == ()

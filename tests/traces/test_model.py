@@ -18,6 +18,7 @@ from modellab.traces import (
     Provenance,
     Session,
     Step,
+    SubagentRef,
     TestRun,
     ToolCall,
     ToolResult,
@@ -58,6 +59,10 @@ def rich_session() -> Session:
         duration_ms=5,
         truncated=True,
         rehydrated_from="artifacts/a.txt",
+        subagent_trajectory_ref=(
+            SubagentRef(session_id="sub", trajectory_path="sub.json", extra={"source_file": "f"}),
+            SubagentRef(session_id="sub2"),
+        ),
         extra={"k": [1]},
     )
     agent = Step(
@@ -182,6 +187,28 @@ def test_atif_output_uses_only_standard_fields_outside_extra():
     assert trajectory["steps"][0]["source"] == "system"
 
 
+def test_subagent_refs_use_atifs_observation_result_field():
+    trajectory = to_atif(rich_session())
+    (result,) = trajectory["steps"][-1]["observation"]["results"]
+    # ATIF's ObservationResult: source_call_id, content, subagent_trajectory_ref, extra.
+    assert set(result) <= {"source_call_id", "content", "subagent_trajectory_ref", "extra"}
+    assert result["subagent_trajectory_ref"] == [
+        {"session_id": "sub", "trajectory_path": "sub.json", "extra": {"source_file": "f"}},
+        {"session_id": "sub2"},
+    ]
+    # Not duplicated under Model Lab's extra.
+    (detail,) = trajectory["steps"][-1]["extra"]["modellab"]["results"]
+    assert "subagent_trajectory_ref" not in detail
+    # A result with no refs writes no key at all.
+    plain = Step(source="agent", tool_results=(ToolResult(call_id="c", content="x"),))
+    session = rich_session().model_copy(
+        update={"turns": (Turn(index=0, steps=(plain,)),), "system_prompt": None}
+    )
+    (only,) = to_atif(session)["steps"]
+    assert only["observation"]["results"] == [{"source_call_id": "c", "content": "x"}]
+    assert from_atif(json.loads(json.dumps(to_atif(session)))) == session
+
+
 def test_models_are_frozen_and_reject_unknown_fields():
     with pytest.raises(ValidationError):
         Step(source="agent", surprise=1)  # type: ignore[call-arg]
@@ -208,3 +235,26 @@ def test_models_are_frozen_and_reject_unknown_fields():
 def test_outcome_prefers_goal_then_tests_then_ending(kinds, expected):
     labels = [Label(kind=k, source="t") for k in kinds]
     assert derive_outcome(labels) == expected
+
+
+def test_redaction_scans_subagent_refs_but_keeps_their_session_ids():
+    from modellab.redact import Placeholders, Scanner, load_rules, redact_trajectory
+
+    ref = SubagentRef(
+        session_id="sub-7f3a",
+        trajectory_path="/home/nadiaq/runs/sub.json",
+        extra={"source_file": "/home/nadiaq/.claude/projects/x/agent-1.jsonl"},
+    )
+    step = Step(
+        source="agent",
+        tool_calls=(ToolCall(id="c1", name="Task", canonical_name="agent"),),
+        tool_results=(ToolResult(call_id="c1", content="done", subagent_trajectory_ref=(ref,)),),
+    )
+    session = rich_session().model_copy(update={"turns": (Turn(index=0, steps=(step,)),)})
+    trajectory = json.loads(json.dumps(to_atif(session)))
+    redact_trajectory(trajectory, Scanner(load_rules()), Placeholders())
+    (redacted,) = trajectory["steps"][-1]["observation"]["results"][0]["subagent_trajectory_ref"]
+    assert redacted["session_id"] == "sub-7f3a"  # structural: a link, not content
+    assert "nadiaq" not in json.dumps(redacted)  # paths are content, and were scanned
+    back = from_atif(trajectory).turns[0].steps[0].tool_results[0].subagent_trajectory_ref
+    assert back[0].session_id == "sub-7f3a"

@@ -203,6 +203,7 @@ def _print_list(review: ExportReview) -> None:
 
 def cmd_review(args: argparse.Namespace) -> int:
     """Review an export's findings; record decisions; redact again if the allowlist changed."""
+    from modellab.redact._gate import approved_elsewhere_note
     from modellab.review import apply_decisions, open_review
     from modellab.store import Catalog
 
@@ -222,6 +223,7 @@ def cmd_review(args: argparse.Namespace) -> int:
             review, rerendered = apply_decisions(
                 settings, catalog, review, decisions, getpass.getuser()
             )
+        elsewhere = approved_elsewhere_note(catalog, review.export_dir)
     summary = _summary(review, rerendered)
     if args.json:
         emit_json(summary)
@@ -236,6 +238,8 @@ def cmd_review(args: argparse.Namespace) -> int:
             "custom-term, which needs its own decision like any other (keep it with "
             "--accept-rule custom-term)."
         )
+    if elsewhere is not None:
+        print(shown(elsewhere))
     if summary["complete"]:
         shown_dir = shown(review.export_dir)
         print(f"Review complete. Approve it with: modellab redact approve {shown_dir}")

@@ -199,6 +199,20 @@ def _fit(
     return [_clip(m, share) for m in kept]
 
 
+def _tool_slice(message: Mapping[str, Any], expected: Action, shown: Mapping[str, str]) -> str:
+    """The ``tool`` slice: the first call's name in the shared tool vocabulary.
+
+    Cases keep the recorded function name (what the model is offered and must call); the
+    slice, like every listing, uses :attr:`ToolCall.display_name` (``bash`` -> ``exec_shell``).
+    """
+    if not expected.calls:
+        return ANSWER_SLICE
+    recorded = expected.calls[0].name
+    first = message["tool_calls"][0]
+    call_id = first.get("id") if isinstance(first, Mapping) else None
+    return shown.get(call_id, recorded) if isinstance(call_id, str) else recorded
+
+
 def cases_of_session(
     session: Session, declared: Mapping[str, dict[str, Any]], options: SuiteOptions
 ) -> list[EvalCase]:
@@ -209,13 +223,19 @@ def cases_of_session(
     messages: list[dict[str, Any]] = row["messages"]
     tools = tuple(_tools_offered(messages, declared))
     repo = _repo_of(session)
+    shown_names = {
+        call.id: call.display_name
+        for turn in session.turns
+        for step in turn.steps
+        for call in step.tool_calls
+    }
     sizes = [_size(m) for m in messages] if options.max_context_tokens is not None else []
     cases = []
     for position, message in enumerate(messages):
         if message["role"] != "assistant" or position == 0:
             continue
         expected = Action.from_message(message)
-        tool_slice = expected.calls[0].name if expected.calls else ANSWER_SLICE
+        tool_slice = _tool_slice(message, expected, shown_names)
         cases.append(
             EvalCase(
                 id=f"{session.id}:{position:04d}",

@@ -3,13 +3,22 @@
 from modellab.redact._config import RedactionConfig, local_host_names
 from modellab.redact._engine import Finding, Scanner, shannon_entropy, value_hash
 from modellab.redact._files import FileFinding, ScanReport, scan_paths
-from modellab.redact._gate import REDACTED, Approval, approve_export, require_approved
+from modellab.redact._gate import (
+    APPROVAL_MARKER,
+    REDACTED,
+    Approval,
+    MarkedApproval,
+    approval_marks,
+    approve_export,
+    require_approved,
+)
 from modellab.redact._key import load_or_create_key
 from modellab.redact._placeholders import Placeholders, apply_findings
 from modellab.redact._rules import PLACEHOLDER_KINDS, Category, Rule, load_rules
 from modellab.redact._trajectory import FieldFinding, redact_trajectory
 
 __all__ = [
+    "APPROVAL_MARKER",
     "PLACEHOLDER_KINDS",
     "REDACTED",
     "Approval",
@@ -17,12 +26,14 @@ __all__ = [
     "FieldFinding",
     "FileFinding",
     "Finding",
+    "MarkedApproval",
     "Placeholders",
     "RedactionConfig",
     "Rule",
     "ScanReport",
     "Scanner",
     "apply_findings",
+    "approval_marks",
     "approve_export",
     "load_or_create_key",
     "load_rules",

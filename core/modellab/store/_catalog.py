@@ -469,6 +469,15 @@ class Catalog:
         ).fetchone()
         return None if row is None or row[0] is None else str(row[0])
 
+    @property
+    def catalog_id(self) -> str:
+        """This catalog's random id (32 hex digits), made when it was created or migrated.
+
+        It names the installation, never a path, so it may be written into an export.
+        """
+        row = self._db.execute("SELECT value FROM catalog_meta WHERE key = 'catalog_id'").fetchone()
+        return str(row[0])
+
     def record_approval(self, export_dir: Path, files: dict[str, str], approved_by: str) -> str:
         """Store an approval of the files (name -> sha256) in an export; returns its time."""
         approved_at = utc_now()

@@ -211,6 +211,16 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE exports ADD COLUMN rules_path TEXT
     """,
+    # 7: facts about the catalog itself. 'catalog_id' is random, made once: an export's
+    # approval marker names it, so an approval given under another MODELLAB_HOME can be
+    # recognised (and never honoured) without writing any path into the export.
+    """
+    CREATE TABLE catalog_meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    INSERT INTO catalog_meta (key, value) VALUES ('catalog_id', lower(hex(randomblob(16))))
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

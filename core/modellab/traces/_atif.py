@@ -4,7 +4,9 @@ ATIF is a flat list of steps. Everything Model Lab knows that ATIF has no field 
 under ``extra["modellab"]``: at the root (session facts, turns, labels, artifacts,
 provenance, branches, sub-agents) and on each step (its turn, kind and per-call details).
 Only fields every ATIF 1.x reader accepts are used outside ``extra``, so strict readers of
-older versions still load the file.
+older versions still load the file. A tool result that ran a sub-agent names its trajectory
+in ATIF's own ``observation.results[i].subagent_trajectory_ref`` (a list of
+``{"session_id", "trajectory_path"?, "extra"?}``), which ATIF has had since 1.0.
 
 ``from_atif(to_atif(s)) == s`` holds for every session; a test checks it on every importer's
 output.
@@ -21,6 +23,7 @@ from modellab.traces._model import (
     Provenance,
     Session,
     Step,
+    SubagentRef,
     ToolCall,
     ToolResult,
     Turn,
@@ -77,6 +80,26 @@ def _usage(metrics: dict[str, Any] | None) -> Usage | None:
     return None if metrics is None else _usage_from_atif(metrics, _STEP_KEYS)
 
 
+def _result_to_atif(result: ToolResult) -> dict[str, Any]:
+    """An ATIF ``ObservationResult``: the content, and the sub-agent refs when there are any."""
+    out: dict[str, Any] = {"source_call_id": result.call_id, "content": result.content}
+    if result.subagent_trajectory_ref:
+        out["subagent_trajectory_ref"] = [
+            ref.model_dump(exclude_defaults=True) for ref in result.subagent_trajectory_ref
+        ]
+    return out
+
+
+def _result_from_atif(raw: dict[str, Any], detail: dict[str, Any]) -> ToolResult:
+    refs = tuple(SubagentRef(**ref) for ref in raw.get("subagent_trajectory_ref") or ())
+    return ToolResult(
+        call_id=raw.get("source_call_id"),
+        content=raw.get("content") or "",
+        subagent_trajectory_ref=refs,
+        **detail,
+    )
+
+
 def _step_to_atif(step: Step, step_id: int, turn: int | None) -> dict[str, Any]:
     ours: dict[str, Any] = {"turn": turn}
     if step.kind is not None:
@@ -102,13 +125,11 @@ def _step_to_atif(step: Step, step_id: int, turn: int | None) -> dict[str, Any]:
             for c in step.tool_calls
         ]
     if step.tool_results:
-        out["observation"] = {
-            "results": [
-                {"source_call_id": r.call_id, "content": r.content} for r in step.tool_results
-            ]
-        }
+        out["observation"] = {"results": [_result_to_atif(r) for r in step.tool_results]}
         ours["results"] = [
-            r.model_dump(exclude={"call_id", "content"}, exclude_defaults=True)
+            r.model_dump(
+                exclude={"call_id", "content", "subagent_trajectory_ref"}, exclude_defaults=True
+            )
             for r in step.tool_results
         ]
     metrics = _metrics(step.usage)
@@ -130,7 +151,7 @@ def _step_from_atif(raw: dict[str, Any]) -> tuple[int | None, Step]:
         for call, detail in zip(raw.get("tool_calls", ()), ours.get("tool_calls", ()), strict=True)
     )
     results = tuple(
-        ToolResult(call_id=result.get("source_call_id"), content=result.get("content") or "", **d)
+        _result_from_atif(result, d)
         for result, d in zip(
             raw.get("observation", {}).get("results", ()), ours.get("results", ()), strict=True
         )

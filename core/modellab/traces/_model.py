@@ -31,6 +31,7 @@ __all__ = [
     "SidecarFile",
     "Step",
     "StepSource",
+    "SubagentRef",
     "TestRun",
     "ToolCall",
     "ToolCallStatus",
@@ -103,18 +104,55 @@ def _known_usage(usage: Usage | None) -> Usage | None:
 
 
 class ToolCall(_Frozen):
-    """One call the agent asked for."""
+    """One call the agent asked for.
+
+    A call has two names. ``name`` is the function name the agent called, exactly as
+    recorded: it is what a model is offered and must call, so SFT rows, eval cases, tool
+    definitions and graders use it. ``canonical_name`` places the call in Model Lab's one
+    tool vocabulary, the same for every agent and version, which importers fill in:
+
+    ``exec_shell`` (``exec_shell_wait``, ``_interact``, ``_cancel``), ``read_file``,
+    ``read_image``, ``write_file``, ``edit_file``, ``edit_notebook``, ``apply_patch``,
+    ``list_dir``, ``file_search``, ``grep_files``, ``web_search``, ``fetch_url``, ``agent``,
+    ``todo_write``, ``tool_search``, ``run_tests``, ``run_verifiers``,
+    ``wait_for_dev_server``, ``create_goal``, ``get_goal``, ``update_goal``, ``load_skill``,
+    and the families ``git_*``, ``task_*``, ``automation_*`` and ``mcp_*``.
+
+    Every listing, count and slice shown to a user (``eval build``'s tool slices and
+    ``Next actions``, ``observability stats``, dataset statistics) names a call by
+    :attr:`display_name`: its vocabulary name, or the recorded name for a tool outside the
+    vocabulary. So Claude Code's ``Bash``, CodeWhale's ``bash`` and Codex's ``shell`` are all
+    ``exec_shell`` wherever they are counted.
+    """
 
     #: The id the agent gave the call (``tool_use.id``, ``call_id``, ...).
     id: str
     #: The tool name exactly as recorded.
     name: str
-    #: The name normalised across agent versions (``Bash`` -> ``exec_shell``), or ``None``.
+    #: The name in the shared vocabulary (``Bash`` -> ``exec_shell``), or ``None``.
     canonical_name: str | None = None
     #: The call's input. Non-object inputs are wrapped as ``{"_raw": ...}``.
     arguments: dict[str, Any] = Field(default_factory=dict)
     #: What became of the call. ``dangling``: no result was ever recorded.
     status: ToolCallStatus = "ok"
+
+    @property
+    def display_name(self) -> str:
+        """The name every user-facing listing shows: ``canonical_name``, else ``name``."""
+        return self.canonical_name or self.name
+
+
+class SubagentRef(_Frozen):
+    """A pointer from a tool result to the sub-agent trajectory it produced.
+
+    ATIF's ``SubagentTrajectoryRef``: the sub-agent's session id (a :class:`Session` in the
+    parent's ``subagents`` when it was imported with it), optionally the path of its own
+    trajectory file, and free-form source facts under ``extra`` (``source_file``, ...).
+    """
+
+    session_id: str
+    trajectory_path: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
 
 
 class ToolResult(_Frozen):
@@ -132,6 +170,8 @@ class ToolResult(_Frozen):
     truncated: bool = False
     #: Full output was rehydrated from this spilled artifact (relative to the session).
     rehydrated_from: str | None = None
+    #: The sub-agent trajectories this result produced (a Task/Agent call that ran one).
+    subagent_trajectory_ref: tuple[SubagentRef, ...] = ()
     extra: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -30,6 +30,7 @@ from modellab.traces import (
     Label,
     Step,
     StepSource,
+    SubagentRef,
     TestRun,
     ToolCall,
     ToolCallStatus,
@@ -45,7 +46,7 @@ _INTERRUPTED = "[Request interrupted by user"
 # "agentId: a1b2c3d (for resuming to continue this agent's work if needed)".
 _AGENT_TOOLS = frozenset({"Task", "Agent"})
 _AGENT_ID_TEXT = re.compile(r"(?m)^\s*agentId:\s*([A-Za-z0-9_-]+)")
-#: Key under ``ToolResult.extra`` for ATIF's ``subagent_trajectory_ref`` (a list of refs).
+#: ATIF's name for a result's sub-agent refs (``ToolResult.subagent_trajectory_ref``).
 SUBAGENT_REF_KEY = "subagent_trajectory_ref"
 # Text a user line starts with -> the step kind, and whether it opens a new turn.
 _PREFIX_KINDS: tuple[tuple[str, str, bool], ...] = (
@@ -392,7 +393,7 @@ class _Builder:
             ref = self.subagent_refs.get(agent)
             if ref is not None:
                 result = result.model_copy(
-                    update={"extra": {**result.extra, SUBAGENT_REF_KEY: [dict(ref)]}}
+                    update={"subagent_trajectory_ref": (SubagentRef.model_validate(ref),)}
                 )
         self.results[call.id] = result
         step.results.append(result)
@@ -530,8 +531,8 @@ def build_thread(
     """Build turns, labels, artifacts and usage from one thread's lines, in order.
 
     ``subagent_refs`` maps a sub-agent id to its ATIF ``SubagentTrajectoryRef``
-    (``{"session_id": ..., ...}``); a Task/Agent result that ran that sub-agent gets it under
-    ``ToolResult.extra["subagent_trajectory_ref"]``. ``call_agents`` maps a call id to the
+    (``{"session_id": ..., ...}``); a Task/Agent result that ran that sub-agent gets it as
+    ``ToolResult.subagent_trajectory_ref``. ``call_agents`` maps a call id to the
     sub-agent id that ``agent_progress`` records named for it.
     """
     builder = _Builder(subagent_refs or {}, call_agents or {})

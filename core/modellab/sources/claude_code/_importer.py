@@ -5,8 +5,9 @@ A session file may have sub-agent transcripts beside it, in
 ``Session.subagents``, each with its own provenance, and are listed as sidecars of the
 parent. Sidechain lines written inline (older CLIs) and sub-agent messages that survive only
 as ``agent_progress`` echoes become sub-agent sessions too. Each Task/Agent result that ran a
-sub-agent carries ATIF's ``subagent_trajectory_ref`` (under ``ToolResult.extra``) naming that
-sub-agent's session, and the sub-agent names the call in ``extra["parent_tool_call_id"]``.
+sub-agent carries ATIF's ``subagent_trajectory_ref`` (``ToolResult.subagent_trajectory_ref``)
+naming that sub-agent's session, and the sub-agent names the call in
+``extra["parent_tool_call_id"]``.
 """
 
 from __future__ import annotations

@@ -14,9 +14,10 @@ What counts, and from where (the README has the same list for users):
   sum over its timed turns, so the user's idle time between turns is left out.
 - tool time: ``ToolResult.duration_ms`` where the source measured it; otherwise, when a
   result sits on a later step than its call and both steps have timestamps, the gap.
-- tool calls by (canonical) name and status; failures are calls with status ``error`` (the
-  tool ran and failed: a non-zero exit, a timeout, a tool error). Denied, cancelled,
-  not-executed and dangling calls are counted apart, by status.
+- tool calls by name (``ToolCall.display_name``: the shared tool vocabulary, as every
+  listing names tools) and status; failures are calls with status ``error`` (the tool ran
+  and failed: a non-zero exit, a timeout, a tool error). Denied, cancelled, not-executed and
+  dangling calls are counted apart, by status.
 - approval denials: calls with status ``denied`` and ``denied`` labels, once per call.
 - interruptions: turns with an interrupted step or an ``interrupted`` label.
 - outcome: the session's verdict (``Session.outcome``); per turn, the same rule applied to
@@ -309,7 +310,7 @@ def _turn_figures(turn: Turn, calls: _Calls, denials: int, interrupted: bool) ->
     for step in turn.steps:
         for call in step.tool_calls:
             by_status[call.status] += 1
-            name = call.canonical_name or call.name
+            name = call.display_name
             seen = by_tool.get(name, ToolCounts())
             by_tool[name] = ToolCounts(seen.calls + 1, seen.failed + int(call.status == "error"))
     wall = _wall_seconds(turn)
