@@ -81,7 +81,8 @@ def test_import_list_show(capsys, sessions_dir):
     code, out, _ = run(capsys, "sessions", "show", "aaaa")
     assert code == 0
     assert "Run the tests and fix the failure." in out
-    assert "-> bash(" in out and "[exit 1]" in out
+    # The shared tool name, as every listing shows it, and the agent's own beside it.
+    assert "-> exec_shell(" in out and "(recorded as bash)" in out and "[exit 1]" in out
     assert "<turn_meta>" not in out
     code, out, _ = run(capsys, "sessions", "show", "aaaa", "--json")
     assert json.loads(out)["session_id"] == "aaaa-1"

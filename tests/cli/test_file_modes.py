@@ -1,5 +1,5 @@
-"""Exports and datasets hold session data: both write it private to the user, one rule for
-both (files 0600, folders 0700), whatever the umask."""
+"""Exports, datasets and eval suites hold session data: all write it private to the user, one
+rule for all (files 0600, folders 0700), whatever the umask."""
 
 from __future__ import annotations
 
@@ -73,6 +73,10 @@ def test_export_and_dataset_build_write_the_same_private_modes(tmp_path, capsys,
     assert "llama-factory/dataset_info.json" in dataset_modes and "nemo" in dataset_modes
     assert exported_modes == _expected(exported_modes, export)
     assert dataset_modes == _expected(dataset_modes, out)
+    # Eval suites hold the same conversations, and follow the same rule.
+    suite = tmp_path / "suite"
+    assert main(["eval", "build", str(export), "--out", str(suite)]) == 0
+    assert "cases.jsonl" in _modes(suite) and _modes(suite) == _expected(_modes(suite), suite)
     # Raw exports (never approved, but written all the same) follow the same rule.
     raw = tmp_path / "raw"
     assert main(["export", "--all", "--raw", "--out", str(raw)]) == 0

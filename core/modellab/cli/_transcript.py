@@ -43,7 +43,13 @@ def _step_lines(step: Step, full: bool) -> list[str]:
     results = {r.call_id: r for r in step.tool_results}
     for call in step.tool_calls:
         args = json.dumps(call.arguments, ensure_ascii=False)
-        lines.append(_indent(f"-> {shown(call.name)}({_clip(args, full)})  [{call.status}]"))
+        # The shared tool name, as every listing shows it; the agent's own name beside it.
+        recorded = f"  (recorded as {shown(call.name)})" if call.display_name != call.name else ""
+        lines.append(
+            _indent(
+                f"-> {shown(call.display_name)}({_clip(args, full)})  [{call.status}]{recorded}"
+            )
+        )
         result = results.pop(call.id, None)
         if result is not None:
             status = (

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modellab._internal.files import atomic_write_bytes, check_output_folder
+from modellab._internal.files import atomic_write_bytes, check_output_folder, private_dir
 from modellab.datasets._source import ExportSource, iter_sessions, open_export
 from modellab.datasets._stats import CHARS_PER_TOKEN
 from modellab.errors import EvalError, UsageError
@@ -307,7 +307,7 @@ def build_suite(export_dir: Path, out_dir: Path, options: SuiteOptions, *, catal
     )
     suite_id = hashlib.sha256(body).hexdigest()
     manifest = _manifest(source, suite_id, cases, sessions, skipped, options)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(out_dir)  # suites hold session data: private, as exports and datasets are
     atomic_write_bytes(out_dir / CASES_FILE, body)
     # suite.json last: a folder holding one is a finished suite.
     atomic_write_bytes(
