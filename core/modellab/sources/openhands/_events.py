@@ -8,12 +8,12 @@ counted as mapped or skipped under a named reason.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from modellab.sources._base import FileImport, as_str
 from modellab.traces import Label, Step, ToolCall, ToolResult, Turn, Usage
 
-__all__ = ["Timeline", "read_events", "with_instruction"]
+__all__ = ["EventReader", "Timeline", "read_events", "read_with", "with_instruction"]
 
 _CANONICAL = {"run": "exec_shell", "read": "read_file", "edit": "edit_file", "browse": "fetch_url"}
 #: Events that are runtime bookkeeping rather than conversation, with why they are skipped.
@@ -231,14 +231,28 @@ class _Reader:
         )
 
 
-def read_events(history: list[Any], report: FileImport) -> Timeline:
-    """Map every event of one instance's ``history``; count the rest under named reasons."""
+class EventReader(Protocol):
+    """What reads one instance's events (V0 here, V1 in ``_v1.py``) into a timeline."""
+
+    timeline: Timeline
+
+    def event(self, event: Any) -> None: ...
+
+    def close_turn(self) -> None: ...
+
+
+def read_with(reader: EventReader, history: list[Any], report: FileImport) -> Timeline:
+    """Feed every event of ``history`` to ``reader`` and return its timeline."""
     report.lines_total += len(history)
-    reader = _Reader(report)
     for event in history:
         reader.event(event)
     reader.close_turn()
     return reader.timeline
+
+
+def read_events(history: list[Any], report: FileImport) -> Timeline:
+    """Map every event of one instance's ``history``; count the rest under named reasons."""
+    return read_with(_Reader(report), history, report)
 
 
 def with_instruction(timeline: Timeline, instruction: str | None) -> bool:

@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from modellab.sources._base import FileImport, as_str
-from modellab.sources.openhands._events import Timeline, _Draft
+from modellab.sources.openhands._events import Timeline, _Draft, read_with
 from modellab.traces import Label, Step, ToolCall, ToolResult, Turn
 
 __all__ = ["is_v1_history", "read_v1_events"]
@@ -294,15 +294,7 @@ class _V1Reader:
             return
         step, call_id = owner
         self.statuses[call_id] = "denied"
-        step.results.append(
-            ToolResult(
-                call_id=call_id,
-                content=reason,
-                is_error=True,
-                error_kind="denied",
-                extra={"observation": "UserRejectObservation"},
-            )
-        )
+        step.results.append(_failed(call_id, reason, "denied", "UserRejectObservation"))
 
     def agent_error(self, event: dict[str, Any], timestamp: str | None) -> None:
         error = as_str(event.get("error")) or ""
@@ -319,15 +311,7 @@ class _V1Reader:
         self.timeline.labels.append(
             Label(kind="tool_error", source="agent_error_event", tool_call_id=call_id)
         )
-        step.results.append(
-            ToolResult(
-                call_id=call_id,
-                content=error,
-                is_error=True,
-                error_kind="tool_error",
-                extra={"observation": "AgentErrorEvent"},
-            )
-        )
+        step.results.append(_failed(call_id, error, "tool_error", "AgentErrorEvent"))
 
     def condensation_summary(self, event: dict[str, Any], timestamp: str | None) -> None:
         summary = as_str(event.get("summary")) or ""
@@ -344,11 +328,17 @@ class _V1Reader:
         self.timeline.labels.append(Label(kind="interrupted", source=source))
 
 
+def _failed(call_id: str, content: str, error_kind: str, observation: str) -> ToolResult:
+    """The result of a call that did not run or did not finish (refused, or an agent error)."""
+    return ToolResult(
+        call_id=call_id,
+        content=content,
+        is_error=True,
+        error_kind=error_kind,
+        extra={"observation": observation},
+    )
+
+
 def read_v1_events(history: list[Any], report: FileImport) -> Timeline:
     """Map every V1 event of one instance's ``history``; count the rest under named reasons."""
-    report.lines_total += len(history)
-    reader = _V1Reader(report)
-    for event in history:
-        reader.event(event)
-    reader.close_turn()
-    return reader.timeline
+    return read_with(_V1Reader(report), history, report)
