@@ -171,9 +171,10 @@ def test_hooks_never_load_when_the_installed_manifest_is_not_the_consented_one(p
     (shipped,) = (settings.worksets_dir / "hello").rglob("workset.toml")
     shipped.write_text(shipped.read_text().replace('telemetry = "off"', 'telemetry = "opt-in"'))
     assert main(["hello"]) == 10
-    assert "not the one verified at install" in capsys.readouterr().err
+    # Caught by the installed-files check first (tests/attacks/test_tampered_code.py).
+    assert "tampered: changed modellab_hello/workset.toml" in capsys.readouterr().err
     listed = _listed(capsys)["hello"]
-    assert listed["status"] == "broken" and "not the one verified" in listed["problem"]
+    assert listed["status"] == "tampered" and "workset.toml" in listed["problem"]
     assert main(["worksets", "enable", "hello"]) == 10  # cannot be re-enabled either
     assert main(["worksets", "remove", "hello"]) == 0
 

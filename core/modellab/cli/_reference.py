@@ -44,6 +44,7 @@ COMMANDS: tuple[tuple[str, ...], ...] = (
     ("worksets", "enable"),
     ("worksets", "disable"),
     ("worksets", "remove"),
+    ("worksets", "verify"),
     ("worksets", "audit"),
     ("worksets", "add-registry"),
     ("registry",),

@@ -221,6 +221,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     INSERT INTO catalog_meta (key, value) VALUES ('catalog_id', lower(hex(randomblob(16))))
     """,
+    # 8: what each workset installed, file by file (JSON: {path: [sha256, size, mtime_ns]}),
+    # recorded at install and checked at every load; NULL for installs made before this.
+    """
+    ALTER TABLE workset_installs ADD COLUMN files TEXT
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,8 +1,11 @@
 """Activate worksets: only installed, enabled ones whose consent matches, and only on demand.
 
 The checks run from the catalog and the installed files, before any workset code is
-imported: the install must be complete and enabled, its shipped manifest must be the one
-installed (by sha256), and the user must have consented to that manifest from that signer.
+imported: the install must be complete and enabled, its installed files must be the ones
+recorded at install (``_files``: a changed, added or missing file makes it *tampered*,
+which is audited once and sticks until it is reinstalled or removed), its shipped manifest
+must be the one installed (by sha256), and the user must have consented to that manifest
+from that signer.
 Then only the worksets that implement the hook a command needs are imported, each in its
 own ``try``: one that crashes is reported, and the command goes on without it.
 """
@@ -15,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modellab.store import Catalog
-from modellab.worksets._state import INSTALLED, InstallRecord, WorksetState
+from modellab.worksets._state import INSTALLED, TAMPERED, InstallRecord, WorksetState
 
 if TYPE_CHECKING:
     import pluggy
@@ -28,9 +31,11 @@ if TYPE_CHECKING:
 # manifests only after.
 
 __all__ = [
+    "TAMPERED_PROBLEM",
     "Active",
     "active_worksets",
     "check",
+    "files_problem",
     "load_worksets",
     "refresh_command_index",
     "register_worksets",
@@ -56,10 +61,54 @@ def site_of(record: InstallRecord) -> Path:
     return location / "site"
 
 
-def check(state: WorksetState, record: InstallRecord) -> tuple[Found | None, str | None]:
-    """The workset's entry point if it may run, else why not (no workset code is run)."""
+#: How every problem of a tampered workset starts (``worksets list`` shows it as such).
+TAMPERED_PROBLEM = "tampered"
+
+
+def files_problem(state: WorksetState, record: InstallRecord, *, full: bool = False) -> str | None:
+    """Why ``record``'s installed files are not the ones recorded at install, if they are
+    not; a first finding is marked in the catalog (audited) and drops the workset's
+    commands from the ``--help`` index."""
+    from modellab.worksets._files import differences, install_root, summary
+
+    if record.files is None:
+        return (
+            "no record of its installed files (installed by an older Model Lab); "
+            "reinstall it to verify and load it"
+        )
+    # Once tampered, never loaded again: hashing everything costs nothing a load would pay,
+    # and names what differs even when the size and mtime were kept.
+    full = full or record.state == TAMPERED
+    problems = differences(
+        install_root(Path(record.location), record.isolation), record.files, full=full
+    )
+    if record.state == TAMPERED:
+        found = summary(problems) or "its files changed after install (see worksets audit)"
+        return f"{TAMPERED_PROBLEM}: {found}; remove or reinstall it"
+    if not problems:
+        return None
+    state.mark_tampered(record.name, record.version, problems)
+    from modellab.worksets._commands import drop_workset_commands
+
+    # location is <worksets dir>/<name>/<version>: the index lives in <worksets dir>.
+    drop_workset_commands(str(Path(record.location).parent.parent), record.name)
+    return f"{TAMPERED_PROBLEM}: {summary(problems)}; remove or reinstall it"
+
+
+def check(
+    state: WorksetState, record: InstallRecord, *, full: bool = False
+) -> tuple[Found | None, str | None]:
+    """The workset's entry point if it may run, else why not (no workset code is run).
+
+    :param full: hash every installed file (``worksets verify``), not only those whose
+        size or mtime changed.
+    """
     from modellab.worksets._discovery import find_in
 
+    if record.state in (INSTALLED, TAMPERED):
+        problem = files_problem(state, record, full=full)
+        if problem is not None:
+            return None, problem
     if record.state != INSTALLED:
         return None, f"install is {record.state} (interrupted); run any worksets command"
     found = find_in(site_of(record)).get(record.name)
