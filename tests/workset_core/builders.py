@@ -71,6 +71,10 @@ def make_workset(
     text = manifest or MANIFEST.format(
         name=name, version=version, isolation=isolation, command=command
     )
+    # requirements.python must equal the wheel's Requires-Dist: an empty list in the manifest
+    # is filled with ``dependencies`` (a test that wants them to differ writes its own).
+    python = ", ".join(f'"{d}"' for d in dependencies)
+    text = text.replace("\npython = []\n", f"\npython = [{python}]\n")
     (source / "src" / package / "workset.toml").write_text(text)
     (source / "src" / package / "__init__.py").write_text("")
     (source / "src" / package / "plugin.py").write_text(

@@ -41,7 +41,7 @@ def test_a_valid_manifest_parses_and_is_hashed():
         (
             "network_egress = []",
             'network_egress = [{host = "api.example.com"}]',
-            "privacy.network_egress.0.commands",
+            "privacy.network_egress[0].commands",
         ),
     ],
 )

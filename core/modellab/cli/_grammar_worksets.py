@@ -70,6 +70,19 @@ def add_worksets_commands(commands: _Group, add: _Add) -> None:
     ):
         parser = add(sub, verb, help=text)
         parser.add_argument("name", metavar="NAME")
+    verify = add(
+        sub,
+        "verify",
+        help="hash every installed file of a workset (or all) against its install record",
+        description="Loading a workset checks its installed files against the record taken "
+        "at install, trusting a file whose size and mtime are unchanged; verify hashes every "
+        "file. A changed, added or missing file marks the workset tampered: it is never "
+        "loaded again until it is removed or reinstalled.",
+        epilog="exit codes: 0 every file matches, 1 a workset is tampered or has no install "
+        "record of its files, 2 bad arguments",
+    )
+    verify.add_argument("name", metavar="NAME", nargs="?", help="one workset (default: all)")
+    _json(verify)
     audit = add(sub, "audit", help="every install, consent, enable, disable and removal")
     audit.add_argument("--limit", type=int, default=200, metavar="N", help="newest N events")
     _json(audit)
@@ -180,12 +193,21 @@ def add_registry_commands(commands: _Group, add: _Add) -> None:
 
 
 def add_workset_commands(commands: _Group, add: _Add, index: dict[str, tuple[str, str]]) -> None:
-    """One top-level command per entry of the workset command index (no workset imported)."""
+    """One top-level command per entry of the workset command index (no workset imported).
+
+    The summary comes from a manifest: shown escaped, and with ``%`` doubled, because
+    argparse %-formats help strings (a lone ``%`` would crash ``--help``).
+    """
+    if not index:
+        return
+    from modellab._internal.term import shown
+
     for name, (workset, summary) in sorted(index.items()):
+        text = shown(f"{summary} [workset {workset}]").replace("%", "%%")
         parser = add(
             commands,
             name,
-            help=f"{summary} [workset {workset}]",
+            help=text,
             add_help=False,
             prefix_chars="\0",  # every argument, --help included, goes to the workset
         )

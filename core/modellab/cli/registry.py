@@ -120,7 +120,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     """Add a signed wheel to the index, after checking its signature, and re-sign."""
     from modellab.errors import UsageError
     from modellab.registry import Release
-    from modellab.worksets._install import verify_release, wheel_manifest
+    from modellab.worksets._install import check_requires_dist, verify_release, wheel_manifest
     from modellab.worksets._manifest import load_manifest
 
     repository = _repository(args)
@@ -137,8 +137,9 @@ def cmd_add(args: argparse.Namespace) -> int:
                 f"{path}: no such {what}", hint="build and sign it first (registry build, sign)"
             )
     data = wheel.read_bytes()
-    shipped, _requires = wheel_manifest(wheel)
+    shipped, requires = wheel_manifest(wheel)
     manifest, manifest_sha256 = load_manifest(shipped, f"{wheel.name}: workset.toml")
+    check_requires_dist(manifest.requirements.python, requires, f"{wheel.name}: workset.toml")
     files: dict[str, bytes] = {}
     signer = _signer_spec(args, files)
     manifest_name = f"{manifest.name}-{manifest.version}.workset.toml"

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["INDEX_NAME", "lab_home", "read_command_index", "write_command_index"]
+__all__ = [
+    "INDEX_NAME",
+    "drop_workset_commands",
+    "lab_home",
+    "read_command_index",
+    "write_command_index",
+]
 
 INDEX_NAME = "commands.tsv"
 
@@ -32,14 +38,20 @@ def read_command_index(worksets_dir: str) -> dict[str, tuple[str, str]]:
     try:
         with open(os.path.join(worksets_dir, INDEX_NAME), encoding="utf-8") as handle:
             lines = handle.read().splitlines()
-    except OSError:
+    except (OSError, ValueError):  # ValueError: not UTF-8 (damaged); --help must still work
         return {}
     index: dict[str, tuple[str, str]] = {}
     for line in lines:
         parts = line.split("\t")
-        if len(parts) == 3 and parts[0]:
+        # Names are what a manifest allows (lower-case letters, digits, hyphens); a line
+        # that is not (a damaged or hand-edited index) is skipped, never given to argparse.
+        if len(parts) == 3 and _plain_name(parts[0]) and _plain_name(parts[1]):
             index[parts[0]] = (parts[1], parts[2])
     return index
+
+
+def _plain_name(text: str) -> bool:
+    return text[:1].isalpha() and text.isascii() and text.replace("-", "a").isalnum()
 
 
 def write_command_index(worksets_dir: str, commands: dict[str, tuple[str, str]]) -> None:
@@ -52,3 +64,11 @@ def write_command_index(worksets_dir: str, commands: dict[str, tuple[str, str]])
             workset, summary = commands[name]
             handle.write(f"{name}\t{workset}\t{' '.join(summary.split())}\n")
     os.replace(temporary, path)
+
+
+def drop_workset_commands(worksets_dir: str, workset: str) -> None:
+    """Remove ``workset``'s commands from the index (it was found tampered)."""
+    index = read_command_index(worksets_dir)
+    kept = {name: entry for name, entry in index.items() if entry[0] != workset}
+    if len(kept) != len(index):
+        write_command_index(worksets_dir, kept)

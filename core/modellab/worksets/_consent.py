@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
+from modellab._internal.term import shown
 from modellab.errors import ConsentError
 
 if TYPE_CHECKING:
@@ -21,22 +22,31 @@ __all__ = ["ask_consent", "render_manifest"]
 
 
 def render_manifest(manifest: WorksetManifest) -> str:
-    """The manifest's facts, one per line, as the user should read them before consenting."""
+    """The manifest's facts, one per line, as the user should read them before consenting.
+
+    Every value is shown escaped (:func:`~modellab._internal.term.shown`), one field at a
+    time: the manifest was checked to be printable text when it was loaded, and even a
+    manifest that somehow was not could not move the cursor, break a line or fake one.
+    """
     ident, privacy, needs = manifest.workset, manifest.privacy, manifest.requirements
+
+    def listed(values: list[str], separator: str = ", ") -> str:
+        return separator.join(shown(value) for value in values) or "none"
+
     leaves = [f"{flow.what} (on '{flow.command}')" for flow in privacy.data_leaves_machine]
     egress = [f"{e.host} (on {', '.join(e.commands)})" for e in privacy.network_egress]
     lines = [
-        f"  workset         {ident.name} {ident.version}: {ident.summary}",
-        f"  publisher       {ident.publisher}",
-        f"  license         {ident.license}",
-        f"  telemetry       {privacy.telemetry}",
-        f"  network         {'; '.join(egress) or 'none'}",
-        f"  data leaving    {'; '.join(leaves) or 'none'}",
-        f"  python deps     {', '.join(needs.python) or 'none'}",
-        f"  gpu             {needs.gpu}",
-        f"  isolation       {needs.isolation}",
-        f"  hooks           {', '.join(manifest.hooks.implements) or 'none'}",
-        f"  commands        {', '.join(c.name for c in manifest.commands) or 'none'}",
+        f"  workset         {shown(ident.name)} {shown(ident.version)}: {shown(ident.summary)}",
+        f"  publisher       {shown(ident.publisher)}",
+        f"  license         {shown(ident.license)}",
+        f"  telemetry       {shown(privacy.telemetry)}",
+        f"  network         {listed(egress, '; ')}",
+        f"  data leaving    {listed(leaves, '; ')}",
+        f"  python deps     {listed(needs.python)}",
+        f"  gpu             {shown(needs.gpu)}",
+        f"  isolation       {shown(needs.isolation)}",
+        f"  hooks           {listed(manifest.hooks.implements)}",
+        f"  commands        {listed([c.name for c in manifest.commands])}",
     ]
     return "\n".join(lines)
 
@@ -56,7 +66,7 @@ def ask_consent(
     :param ask: reads one answer (``input`` on a terminal); ``None`` when there is none.
     :param say: where the manifest is shown (stderr when stdout carries ``--json``).
     """
-    say(f"Workset {manifest.name} {manifest.version}, signed by {signer}:")
+    say(f"Workset {shown(manifest.name)} {shown(manifest.version)}, signed by {shown(signer)}:")
     say(render_manifest(manifest))
     say(f"  manifest sha256 {manifest_sha256}")
     if accept_manifest is not None:

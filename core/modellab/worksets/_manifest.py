@@ -4,6 +4,12 @@ The manifest is what the user consents to. It states facts (license, telemetry, 
 hosts it talks to, what data leaves the machine and on which command, what it needs) and
 the core shows them as they are, without judging. Consent is bound to the manifest's exact
 bytes (its sha256), so any change re-asks.
+
+Every string in it is what the consent screen prints, so every string is checked here, at
+``registry build``, ``registry add`` and install alike: printable text only (no control
+character, no bidirectional control, no line or paragraph separator: nothing that could move
+the cursor, erase or reorder what the screen shows), on one line, and of bounded length.
+Lists are bounded too, so a manifest cannot push the facts that matter off the screen.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import tomllib
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -21,6 +28,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from modellab.errors import ManifestError
 
@@ -56,6 +64,51 @@ VENV_HOOKS = frozenset(
 )
 
 
+#: What a manifest string may not contain: C0 controls (tab, CR, LF and ESC among them), DEL,
+#: C1 controls (U+009B is a one-character CSI on some terminals), lone surrogates, the Arabic
+#: letter mark and left-to-right/right-to-left marks, the line and paragraph separators, the
+#: bidirectional embeddings, overrides and isolates, and the byte-order mark. The same set
+#: (and more) that ``modellab._internal.term.shown`` escapes when anything is printed.
+_NOT_PRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]"
+)
+#: Longest one-line field (a name, license, publisher, host, requirement, summary).
+LINE_MAX = 200
+#: Longest free-text field (what data leaves the machine).
+TEXT_MAX = 2000
+#: Most entries in any list of the manifest.
+LIST_MAX = 100
+
+
+def _printable(value: str) -> str:
+    bad = _NOT_PRINTABLE.search(value)
+    if bad is not None:
+        code = ord(bad.group())
+        if bad.group() in "\r\n\u2028\u2029":
+            kind = "a line break"
+        elif code < 0xA0:
+            kind = "a control character"
+        elif 0xD800 <= code <= 0xDFFF:
+            kind = "an undecodable character"
+        else:
+            kind = "an invisible or bidirectional control"
+        raise PydanticCustomError(
+            "not_printable",
+            "contains {kind} (U+{code}) at position {position}; manifest strings must be "
+            "printable text on one line",
+            {"kind": kind, "code": f"{code:04X}", "position": bad.start()},
+        )
+    if not value.strip():
+        raise PydanticCustomError("blank", "is empty or only spaces", {})
+    return value
+
+
+#: A one-line manifest string: printable, not blank, at most :data:`LINE_MAX` characters.
+Line = Annotated[str, Field(max_length=LINE_MAX), AfterValidator(_printable)]
+#: A longer manifest string: printable and single-line too, at most :data:`TEXT_MAX`.
+Text = Annotated[str, Field(max_length=TEXT_MAX), AfterValidator(_printable)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -65,14 +118,14 @@ class Identity(_Strict):
 
     name: Annotated[str, Field(pattern=_NAME)]
     version: str
-    summary: Annotated[str, Field(min_length=1, max_length=200)]
-    license: Annotated[str, Field(min_length=1)]
-    publisher: Annotated[str, Field(min_length=1)]
+    summary: Line
+    license: Line
+    publisher: Line
 
     @field_validator("version")
     @classmethod
     def _pep440(cls, value: str) -> str:
-        if not _VERSION.match(value):
+        if not _VERSION.fullmatch(value):
             raise ValueError(f"{value!r} is not a release version (e.g. 1.2.0)")
         return value
 
@@ -80,29 +133,31 @@ class Identity(_Strict):
 class DataFlow(_Strict):
     """Data that leaves the machine, and the command that sends it."""
 
-    what: Annotated[str, Field(min_length=1)]
-    command: Annotated[str, Field(min_length=1)]
+    what: Text
+    command: Line
 
 
 class Egress(_Strict):
     """A host the workset connects to, and on which commands."""
 
-    host: Annotated[str, Field(min_length=1)]
-    commands: Annotated[list[str], Field(min_length=1)]
+    host: Line
+    commands: Annotated[list[Line], Field(min_length=1, max_length=LIST_MAX)]
 
 
 class Privacy(_Strict):
     """The ``[privacy]`` table: telemetry, data leaving the machine, network egress."""
 
     telemetry: Literal["off", "opt-in"] = "off"
-    data_leaves_machine: list[DataFlow] = []
-    network_egress: list[Egress] = []
+    data_leaves_machine: Annotated[list[DataFlow], Field(max_length=LIST_MAX)] = []
+    network_egress: Annotated[list[Egress], Field(max_length=LIST_MAX)] = []
 
 
 class Requirements(_Strict):
     """The ``[requirements]`` table."""
 
-    python: list[str] = []
+    #: Must equal the wheel's own ``Requires-Dist`` (checked where the wheel is at hand:
+    #: ``registry build``, ``registry add`` and install).
+    python: Annotated[list[Line], Field(max_length=LIST_MAX)] = []
     gpu: Literal["none", "optional", "required"] = "none"
     isolation: Literal["shared", "venv"] = "shared"
 
@@ -110,7 +165,7 @@ class Requirements(_Strict):
 class Hooks(_Strict):
     """The ``[hooks]`` table: which hookspecs the workset implements."""
 
-    implements: list[str] = []
+    implements: Annotated[list[Line], Field(max_length=LIST_MAX)] = []
 
     @field_validator("implements")
     @classmethod
@@ -125,7 +180,7 @@ class Command(_Strict):
     """A ``[[commands]]`` entry: a top-level command the workset adds."""
 
     name: Annotated[str, Field(pattern=_NAME)]
-    summary: Annotated[str, Field(min_length=1, max_length=120)]
+    summary: Annotated[str, Field(max_length=120), AfterValidator(_printable)]
 
 
 class WorksetManifest(_Strict):
@@ -135,7 +190,20 @@ class WorksetManifest(_Strict):
     privacy: Privacy = Privacy()
     requirements: Requirements = Requirements()
     hooks: Hooks = Hooks()
-    commands: list[Command] = []
+    commands: Annotated[list[Command], Field(max_length=LIST_MAX)] = []
+
+    @field_validator("commands")
+    @classmethod
+    def _distinct(cls, value: list[Command]) -> list[Command]:
+        names = [command.name for command in value]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise PydanticCustomError(
+                "duplicate_command",
+                "command(s) {names} declared more than once",
+                {"names": ", ".join(twice)},
+            )
+        return value
 
     @model_validator(mode="after")
     def _venv_hooks(self) -> WorksetManifest:
@@ -160,7 +228,11 @@ class WorksetManifest(_Strict):
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
+    """A field path as the manifest's author reads it: ``requirements.python[3]``."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(top level)"
 
 
 def load_manifest(data: bytes, source: str) -> tuple[WorksetManifest, str]:
