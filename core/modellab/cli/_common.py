@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 __all__ = ["emit_json", "parse_since", "selection_from_args", "settings_from_args", "warn"]
 
 _RELATIVE = re.compile(r"^(\d+)([dhw])$")
+_UNITS = {"d": timedelta(days=1), "h": timedelta(hours=1), "w": timedelta(weeks=1)}
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -32,12 +33,14 @@ def parse_since(value: str | None) -> str | None:
 
     if match := _RELATIVE.match(value):
         amount, unit = int(match.group(1)), match.group(2)
-        delta = {
-            "d": timedelta(days=amount),
-            "h": timedelta(hours=amount),
-            "w": timedelta(weeks=amount),
-        }[unit]
-        moment = datetime.now(UTC) - delta
+        try:
+            moment = datetime.now(UTC) - _UNITS[unit] * amount
+        except OverflowError:
+            # Ages beyond the calendar (before year 1) cannot be a time to compare with.
+            raise UsageError(
+                f"--since: {value!r} reaches back before year 1",
+                hint="use a smaller age such as 30d, or a date such as 2024-01-01",
+            ) from None
         return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -96,22 +96,29 @@ def _baseline(args: argparse.Namespace) -> Endpoint | None:
     return _with_window(endpoint, args.baseline_context_window)
 
 
-def _announce(endpoint: Endpoint, cases: int) -> None:
+def _announce(endpoint: Endpoint, suite: Any, approval: Any) -> None:
     from modellab.evals import is_loopback
 
     if endpoint.base_url and not is_loopback(endpoint.base_url):
         warn(
-            f"sending {cases} cases from an approved export to {endpoint.base_url} "
-            f"(model {endpoint.model}); this leaves the machine"
+            f"sending {len(suite.cases)} cases of suite {suite.id[:12]} to "
+            f"{shown(endpoint.base_url)} (model {shown(endpoint.model)}); this leaves the "
+            f"machine. They were built from export {shown(str(approval.export_dir))}, "
+            f"approved at {approval.approved_at} and unchanged since (checked just now)"
         )
 
 
 def _run_one(
-    args: argparse.Namespace, suite: Any, endpoint: Endpoint, store: RunStore, graders: list[Any]
+    args: argparse.Namespace,
+    suite: Any,
+    endpoint: Endpoint,
+    store: RunStore,
+    graders: list[Any],
+    approval: Any,
 ) -> RunSummary:
     from modellab.evals import RunLimits, Sampling, run_suite
 
-    _announce(endpoint, len(suite.cases))
+    _announce(endpoint, suite, approval)
     summary = run_suite(
         suite,
         endpoint,
@@ -137,7 +144,7 @@ def _run_one(
 def cmd_run(args: argparse.Namespace) -> int:
     """Answer a suite with a model (and a baseline), then compare."""
     from modellab.errors import UsageError
-    from modellab.evals import RunStore, collect_graders, read_suite
+    from modellab.evals import RunStore, collect_graders, read_suite, verify_suite_approval
     from modellab.plugins import build_plugin_manager
     from modellab.store import Catalog
 
@@ -150,14 +157,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     baseline = _baseline(args)
     suite = read_suite(Path(args.suite).expanduser())
-    manager = build_plugin_manager(settings, worksets_for="modellab_eval")
-    graders = collect_graders(manager.hook.modellab_eval)
     with Catalog(settings.catalog_path) as catalog:
+        # The gate first: a suite whose approval no longer stands is refused before any
+        # workset loads or any request is made (run_suite checks again before sending).
+        approval = verify_suite_approval(suite, catalog)
+        manager = build_plugin_manager(settings, worksets_for="modellab_eval")
+        graders = collect_graders(manager.hook.modellab_eval)
         store = RunStore(catalog)
-        first = _run_one(args, suite, candidate, store, graders)
+        first = _run_one(args, suite, candidate, store, graders, approval)
         if baseline is None:
             return _report_one(args, store, suite.id, first)
-        second = _run_one(args, suite, baseline, store, graders)
+        second = _run_one(args, suite, baseline, store, graders, approval)
         return _compare(args, store, first.run_id, second.run_id)
 
 

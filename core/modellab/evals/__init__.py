@@ -20,7 +20,14 @@ from modellab.evals._report import render_html, render_terminal, write_html
 from modellab.evals._runner import RunLimits, RunSummary, Sampling, request_body, run_suite
 from modellab.evals._runs import CaseResult, RunInfo, RunStore
 from modellab.evals._stats import Comparison, PairedCase, compare
-from modellab.evals._suite import EvalCase, Suite, SuiteOptions, build_suite, read_suite
+from modellab.evals._suite import (
+    EvalCase,
+    Suite,
+    SuiteOptions,
+    build_suite,
+    read_suite,
+    verify_suite_approval,
+)
 
 __all__ = [
     "BUILTIN_GRADERS",
@@ -54,5 +61,6 @@ __all__ = [
     "render_terminal",
     "request_body",
     "run_suite",
+    "verify_suite_approval",
     "write_html",
 ]

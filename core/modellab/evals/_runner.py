@@ -27,12 +27,14 @@ from modellab.evals._actions import Action
 from modellab.evals._endpoints import Endpoint
 from modellab.evals._graders import Grader, grade_case
 from modellab.evals._runs import CaseResult, RunStore
-from modellab.evals._suite import EvalCase, Suite
+from modellab.evals._suite import EvalCase, Suite, verify_suite_approval
 
 __all__ = ["RunLimits", "RunSummary", "Sampling", "run_suite"]
 
 _RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 _FATAL_STATUSES = frozenset({401, 403, 404, 405})
+#: The most requests ``--concurrency`` may keep in flight (each holds a connection).
+MAX_CONCURRENCY = 256
 #: The longest a ``Retry-After`` is honoured; a longer one is treated as this.
 _MAX_RETRY_AFTER_S = 60.0
 
@@ -270,7 +272,10 @@ def _check(sampling: Sampling, limits: RunLimits) -> None:
     from modellab.errors import UsageError
 
     problems = [
-        (limits.concurrency < 1, f"--concurrency: {limits.concurrency} must be at least 1"),
+        (
+            not 1 <= limits.concurrency <= MAX_CONCURRENCY,
+            f"--concurrency: {limits.concurrency} is not between 1 and {MAX_CONCURRENCY}",
+        ),
         (not limits.timeout_s > 0, f"--timeout: {limits.timeout_s:g} must be above 0 seconds"),
         (limits.retries < 0, f"--retries: {limits.retries} must be 0 or more"),
         (sampling.max_tokens < 1, f"--max-tokens: {sampling.max_tokens} must be at least 1"),
@@ -300,12 +305,16 @@ def run_suite(
     :raises EvalIncompleteError: some cases got no answer after every retry; the results
         that did come are kept, and calling again resumes.
     :raises EvalError: the endpoint refused the run itself (wrong URL, model or key).
+    :raises modellab.errors.GateError: the approval the suite was built from no longer
+        stands (see :func:`~modellab.evals.verify_suite_approval`); nothing was sent.
     """
     from modellab._internal.term import Progress
 
     sampling = sampling or Sampling()
     limits = limits or RunLimits()
     _check(sampling, limits)
+    # The gate at the moment of use: the approval the suite was built from still stands.
+    verify_suite_approval(suite, store.catalog)
     store.ensure_suite(suite.id, str(suite.path.resolve()), suite.manifest)
     settings = sampling.to_json()
     if endpoint.context_window is not None:

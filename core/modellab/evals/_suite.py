@@ -7,9 +7,13 @@ and what it did next (the recorded :class:`~modellab.evals.Action`). A suite is 
 * ``suite.json``: how it was built, and the export's hashes. The suite's id is the sha256 of
   ``cases.jsonl``, so two suites with the same id hold the same cases byte for byte.
 
-Suites are built only from exports that pass :func:`modellab.plugins.require_approved`:
-cases are sent to model endpoints, which may be hosted, so they get the same gate as any
-upload.
+Suites are built only from exports that pass the gate
+(:func:`modellab.redact.require_approved`): cases are sent to model endpoints, which may
+be hosted, so they get the same gate as any upload. A suite records the approval it was
+built from (``suite.json``'s ``approval``: the export, when it was approved, by which
+catalog, and the approved files' sha256), and :func:`verify_suite_approval` checks, at the
+moment of sending, that this approval still stands in this catalog and the export's files
+are still the approved ones.
 """
 
 from __future__ import annotations
@@ -22,7 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modellab._internal.files import atomic_write_bytes, check_output_folder, private_dir
+from modellab._internal.files import (
+    atomic_write_bytes,
+    claim_output,
+    private_dir,
+    write_output_marker,
+)
 from modellab.datasets._source import ExportSource, iter_sessions, open_export
 from modellab.datasets._stats import CHARS_PER_TOKEN
 from modellab.errors import EvalError, UsageError
@@ -37,6 +46,7 @@ __all__ = [
     "SuiteOptions",
     "build_suite",
     "read_suite",
+    "verify_suite_approval",
 ]
 
 CASES_FILE = "cases.jsonl"
@@ -272,16 +282,32 @@ def _sample(cases: list[EvalCase], limit: int | None, seed: int) -> list[EvalCas
 def build_suite(export_dir: Path, out_dir: Path, options: SuiteOptions, *, catalog: Any) -> Suite:
     """Build a suite from an approved export and record it in the catalog.
 
+    ``out_dir`` is claimed first (:func:`modellab._internal.files.claim_output`): never the
+    lab's home, a registry or the export itself, replaced with ``--force`` only when an
+    earlier suite wrote it, and locked against a second writer while the suite is built.
+
     :raises modellab.errors.GateError: the export was not reviewed and approved.
-    :raises modellab.errors.UsageError: bad options or a non-empty ``out_dir``.
+    :raises modellab.errors.UsageError: bad options, or an ``out_dir`` that may not be used.
+    :raises modellab.errors.OutputBusyError: another command is writing ``out_dir``.
     """
-    from modellab.plugins import require_approved
+    with claim_output(
+        out_dir,
+        kind="suite",
+        force=options.force,
+        catalog=catalog,
+        sources=[(export_dir, "the export being read")],
+    ):
+        return _build_suite(export_dir, out_dir, options, catalog=catalog)
+
+
+def _build_suite(export_dir: Path, out_dir: Path, options: SuiteOptions, *, catalog: Any) -> Suite:
+    """Build the suite into ``out_dir``, claimed by :func:`build_suite`."""
+    from modellab.redact import require_approved
 
     if options.max_context_tokens is not None and options.max_context_tokens < 64:
         raise UsageError(f"--max-context-tokens: {options.max_context_tokens} is below 64")
     if options.max_cases is not None and options.max_cases < 1:
         raise UsageError(f"--max-cases: {options.max_cases} must be at least 1")
-    check_output_folder(out_dir, force=options.force)
     approval = require_approved(export_dir, catalog=catalog)
     # Read through the dataset reader: one trajectory at a time, and refused if the bytes
     # are not the approved ones.
@@ -307,7 +333,18 @@ def build_suite(export_dir: Path, out_dir: Path, options: SuiteOptions, *, catal
     )
     suite_id = hashlib.sha256(body).hexdigest()
     manifest = _manifest(source, suite_id, cases, sessions, skipped, options)
+    manifest["approval"] = {
+        "export_dir": str(approval.export_dir),
+        "approved_at": approval.approved_at,
+        "catalog_id": catalog.catalog_id,
+        "files_sha256": _files_digest(approval.files),
+        "files": dict(sorted(approval.files.items())),
+    }
+    # The moment of writing: every byte read above was checked against the approved sha256s;
+    # the approval itself must still be the one this catalog holds (not replaced since).
+    _still_standing(catalog, approval)
     private_dir(out_dir)  # suites hold session data: private, as exports and datasets are
+    write_output_marker(out_dir, "suite")  # first: a suite cut short is still ours
     atomic_write_bytes(out_dir / CASES_FILE, body)
     # suite.json last: a folder holding one is a finished suite.
     atomic_write_bytes(
@@ -371,6 +408,104 @@ def _record(catalog: Any, out_dir: Path, manifest: Mapping[str, Any]) -> None:
                 utc_now(),
             ),
         )
+
+
+def _still_standing(catalog: Any, approval: Any) -> None:
+    from modellab.errors import StaleApprovalError
+
+    latest = catalog.latest_approval(approval.export_dir)
+    if latest is None or latest[0] != approval.files:
+        raise StaleApprovalError(
+            approval.export_dir,
+            "its approval was replaced or withdrawn while the suite was being built",
+            hint="build the suite again",
+        )
+
+
+def _files_digest(files: Mapping[str, str]) -> str:
+    """One sha256 over an approval's files and their sha256s."""
+    return hashlib.sha256(
+        json.dumps(dict(files), sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+def verify_suite_approval(suite: Suite, catalog: Any) -> Any:
+    """The gate at the moment of use: the approval ``suite`` was built from still stands.
+
+    Checks that the suite records an approval, that it was built in this catalog (the
+    catalog's record of the suite, not ``suite.json`` alone, names the export), that the
+    export passes the gate now (redacted, approved here, files unchanged) and that the
+    approval standing now covers the very files the suite was built from.
+
+    Returns the :class:`~modellab.redact.Approval` that stands.
+
+    :raises modellab.errors.GateError: any of these fails; nothing may be sent.
+    """
+    from modellab.errors import NotApprovedError, StaleApprovalError
+    from modellab.redact import require_approved
+
+    rebuild = "build the suite again here: 'modellab eval build EXPORT --out DIR'"
+    record = suite.manifest.get("approval")
+    fields = ("export_dir", "approved_at", "catalog_id", "files_sha256")
+    if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in fields):
+        raise NotApprovedError(
+            suite.path,
+            "this suite records no approval it was built from (built by hand, or by an "
+            "older Model Lab), so nothing says its cases passed the gate",
+            hint=rebuild,
+        )
+    export_dir = Path(record["export_dir"])
+    if record["catalog_id"] != catalog.catalog_id:
+        raise NotApprovedError(
+            suite.path,
+            f"built from export {export_dir} under another Model Lab home (catalog "
+            f"{record['catalog_id'][:12]}), not this one (catalog {catalog.catalog_id[:12]}); "
+            "approvals are per catalog",
+            hint=rebuild,
+        )
+    rows = catalog.query(
+        "SELECT export_dir, export_manifest_sha256 FROM eval_suites WHERE id = ?", (suite.id,)
+    )
+    if not rows or Path(rows[0][0]) != export_dir:
+        raise NotApprovedError(
+            suite.path,
+            f"this catalog never built this suite from export {export_dir} (it was copied "
+            "in, or its suite.json was edited), so no approval here covers it",
+            hint=rebuild,
+        )
+    manifest_sha256 = rows[0][1]
+    if not export_dir.is_dir():
+        raise NotApprovedError(
+            export_dir,
+            f"the export suite {suite.path} was built from is gone (moved or deleted); an "
+            "approval is bound to its folder, so nothing approves these cases now",
+            hint=f"put the export back at {export_dir}, or build the suite again",
+        )
+    approval = require_approved(export_dir, catalog=catalog)
+    files_now = _files_digest(approval.files)
+    if files_now != record["files_sha256"] or (
+        approval.files.get("manifest.json") != manifest_sha256
+    ):
+        built = record.get("files")
+        changed = (
+            sorted(
+                name
+                for name in built.keys() | approval.files.keys()
+                if built.get(name) != approval.files.get(name)
+            )
+            if isinstance(built, dict)
+            else []
+        )
+        listed = (
+            f" ({', '.join(changed[:5])}{', …' if len(changed) > 5 else ''})" if changed else ""
+        )
+        raise StaleApprovalError(
+            export_dir,
+            f"approved now (at {approval.approved_at}) for other files than the suite "
+            f"{suite.path} was built from{listed}; its cases are not what was approved",
+            hint=rebuild,
+        )
+    return approval
 
 
 def read_suite(path: Path) -> Suite:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from modellab.registry._fetchers import RecordingFetcher
 
-__all__ = ["RegistryClient", "RegistryState"]
+__all__ = ["RegistryClient", "RegistryState", "check_trusted_root"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,40 @@ class RegistryState:
 
 def _is_url(location: str) -> bool:
     return location.startswith(("http://", "https://"))
+
+
+def check_trusted_root(data: bytes, source: str) -> int:
+    """Refuse ``data`` unless it is TUF root metadata signed by its own keys; its version.
+
+    Run where a root is pinned (``worksets add-registry --root``), so a file that could
+    never start a refresh is refused there, naming ``source``, instead of being kept and
+    breaking every later lookup in that registry.
+
+    :raises RegistryError: not JSON, not TUF metadata, not the root role, or not signed
+        by a threshold of the keys it names.
+    """
+    from tuf.api.exceptions import UnsignedMetadataError
+    from tuf.api.metadata import Metadata, Root  # type: ignore[attr-defined]
+
+    hint = "pin the registry's 1.root.json exactly as its maintainers publish it"
+    try:
+        metadata = Metadata.from_bytes(data)
+    except Exception as exc:  # python-tuf raises DeserializationError, or ValueError/KeyError
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RegistryError(
+            f"{source}: not TUF root metadata ({reason[:200]})", hint=hint
+        ) from None
+    if not isinstance(metadata.signed, Root):
+        raise RegistryError(
+            f"{source}: TUF {metadata.signed.type} metadata, not root metadata", hint=hint
+        )
+    try:
+        metadata.verify_delegate(Root.type, metadata)
+    except (UnsignedMetadataError, ValueError) as exc:
+        raise RegistryError(
+            f"{source}: root metadata not signed by its own keys ({exc})", hint=hint
+        ) from None
+    return int(metadata.signed.version)
 
 
 class RegistryClient:

@@ -1,0 +1,1 @@
+"""Attacks on the trust boundary, each of which must be refused."""
