@@ -4,6 +4,7 @@
 
     ModellabError                      root: catch this to catch everything we raise
     ├── UsageError                     a command was called wrongly (bad flag value, no match)
+    ├── OutputBusyError                another command is writing the same --out right now
     ├── SourceError                    a session file could not be read
     │   ├── UnsupportedFormatError     the file is valid but of a version we refuse
     │   └── CorruptSourceError         truncated, not UTF-8, wrong types, too deep, ...
@@ -59,6 +60,7 @@ __all__ = [
     "ModellabError",
     "NotApprovedError",
     "NotReviewedError",
+    "OutputBusyError",
     "PromotionError",
     "PromotionRefusedError",
     "RawExportError",
@@ -94,6 +96,10 @@ class ModellabError(Exception):
 
 class UsageError(ModellabError):
     """A command was called with arguments that cannot work."""
+
+
+class OutputBusyError(ModellabError):
+    """Another Model Lab command holds the lock of the same output folder; nothing was written."""
 
 
 class SourceError(ModellabError):

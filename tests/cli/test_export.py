@@ -70,7 +70,11 @@ def test_raw_export_is_marked_raw_and_warns(imported, tmp_path, capsys):
     assert "RAW: not redacted" in capsys.readouterr().err
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["redaction_status"] == "raw" and manifest["redaction"] is None
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "trajectories.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".modellab-output",
+        "manifest.json",
+        "trajectories.jsonl",
+    ]
     settings = Settings.from_env()
     with Catalog(settings.catalog_path) as catalog:
         stored = [catalog.trajectory(row["id"]) for row in manifest["sessions"]]
@@ -115,8 +119,15 @@ def test_existing_output_needs_force(imported, tmp_path, capsys):
     assert main(["export", "--all", "--out", str(out)]) == 2
     assert "not empty" in capsys.readouterr().err
     assert (out / "keep.txt").exists()
+    # --force replaces only what an earlier export wrote (it carries our marker).
+    assert main(["export", "--all", "--out", str(out), "--force"]) == 2
+    assert "no Model Lab export wrote it" in capsys.readouterr().err
+    assert (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").unlink()
+    assert main(["export", "--all", "--out", str(out)]) == 0
     assert main(["export", "--all", "--out", str(out), "--force"]) == 0
     assert sorted(p.name for p in out.iterdir()) == [
+        ".modellab-output",
         "manifest.json",
         "redaction-findings.jsonl",
         "trajectories.jsonl",

@@ -12,11 +12,13 @@ import pytest
 
 from factories import assistant, exported, result, saved_session, user
 from modellab._internal.files import (
+    OUTPUT_MARKER,
     PRIVATE_DIR,
     PRIVATE_FILE,
     atomic_write_bytes,
     open_private,
     private_dir,
+    write_output_marker,
 )
 from modellab.cli import main
 
@@ -90,6 +92,8 @@ def test_a_forced_rebuild_tightens_an_existing_folder(tmp_path, capsys, umask):
     out.chmod(0o755)
     (out / "dedup-report.json").write_text("{}")
     (out / "dedup-report.json").chmod(0o644)
+    write_output_marker(out, "dataset")  # as an earlier build left it: --force may replace it
+    (out / OUTPUT_MARKER).chmod(0o644)
     assert main(["dataset", "build", str(export), "--out", str(out), "--force"]) == 0
     assert _modes(out) == _expected(_modes(out), out)
 

@@ -129,6 +129,7 @@ def test_the_same_seed_gives_identical_files(tmp_path, capsys):
     _build(export, tmp_path / "b", capsys, "--from", "all", "--test-fraction", "0.3", "--seed", "7")
     names = sorted(str(p.relative_to(tmp_path / "a")) for p in (tmp_path / "a").rglob("*"))
     assert names == [
+        ".modellab-output",
         "README.md",
         "dedup-report.json",
         "manifest.json",
@@ -179,7 +180,7 @@ def test_the_manifest_ties_the_dataset_to_the_export(tmp_path, capsys):
     assert source["path"] == str(export.resolve())
     assert source["manifest_sha256"] == sha(export / "manifest.json")
     assert source["redaction_report_sha256"] == sha(export / "redaction-findings.jsonl")
-    # Hidden files (the approval record) are the lab's, not the export's.
+    # Hidden files (the approval record, the output marker) are the lab's, not the export's.
     exported_files = [p for p in export.iterdir() if not p.name.startswith(".")]
     assert source["files"] == {p.name: sha(p) for p in exported_files}
     assert on_disk["files"] == {

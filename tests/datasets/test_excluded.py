@@ -7,6 +7,7 @@ import re
 
 from datasets.builders import LONG_PROMPT, build, mixed, success
 from factories import exported
+from modellab._internal.files import OUTPUT_MARKER, write_output_marker
 from modellab.cli import main
 from modellab.datasets import SESSION_REASONS
 
@@ -132,10 +133,13 @@ def test_every_format_has_its_own_folder_and_old_layouts_are_cleared(tmp_path, c
     out.mkdir()
     (out / "train.jsonl").write_text("{}\n")  # trl-sft's files before every format had a folder
     (out / "test.jsonl").write_text("")
+    write_output_marker(out, "dataset")  # an earlier build's folder: --force may replace it
     formats = "trl-sft,preference,unpaired,nemo,llama-factory"
     manifest = build(export, out, capsys, "--from", "all", "--format", formats, "--force")
     top = sorted(p.name for p in out.iterdir())
-    assert top == sorted(["README.md", "dedup-report.json", "manifest.json", *formats.split(",")])
+    assert top == sorted(
+        [OUTPUT_MARKER, "README.md", "dedup-report.json", "manifest.json", *formats.split(",")]
+    )
     for name, entry in manifest["formats"].items():
         assert entry["files"] == {"train": f"{name}/train.jsonl", "test": f"{name}/test.jsonl"}
         assert all((out / path).is_file() for path in entry["files"].values())

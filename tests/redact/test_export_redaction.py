@@ -92,6 +92,7 @@ def test_planted_fakes_never_reach_an_export(planted, tmp_path):
     in_process = _export(settings, tmp_path / "one", jobs=1)
     in_workers = _export(settings, tmp_path / "two", jobs=2)
     assert in_process.keys() == {
+        ".modellab-output",
         "manifest.json",
         "redaction-findings.jsonl",
         "trajectories.jsonl",

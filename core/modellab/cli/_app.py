@@ -74,6 +74,22 @@ def _add(
     return group.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
 
 
+#: The most worker processes ``--jobs`` may ask for: each is a Python process with its own
+#: memory, and more than this only adds start-up cost and risks exhausting the machine.
+MAX_JOBS = 64
+
+
+def _jobs(value: str) -> int:
+    """``--jobs N``: a whole number of worker processes, 1 to :data:`MAX_JOBS`."""
+    try:
+        jobs = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if not 1 <= jobs <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"{value} is not between 1 and {MAX_JOBS}")
+    return jobs
+
+
 def _add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
@@ -264,15 +280,20 @@ def build_parser(
         "value) and manifest.json (counts, sha256 of every file, source formats, the "
         "redaction report). By default the captured sessions are exported. The write is "
         "atomic. Review the result with 'modellab redact review', then approve it.",
-        epilog="exit codes: 0 written, 2 bad arguments or nothing selected, 6 write failed, "
-        "7 unusable rules file",
+        epilog="exit codes: 0 written, 2 bad arguments or nothing selected (or an --out that "
+        "may not be used), 6 write failed, 7 unusable rules file, 11 another command is "
+        "writing the same --out",
     )
     export.add_argument(
         "--out", metavar="DIR", help="output folder (default: $MODELLAB_HOME/exports/<time>)"
     )
     export.add_argument("--all", action="store_true", help="every session, not only captured")
     _add_selection(export, ids=True)
-    export.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
+    export.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an --out folder an earlier export wrote (never any other folder)",
+    )
     export.add_argument(
         "--raw",
         action="store_true",
@@ -285,7 +306,10 @@ def build_parser(
         "$MODELLAB_HOME/rules.toml, never replace them)",
     )
     export.add_argument(
-        "--jobs", type=int, metavar="N", help="redaction worker processes (default: by size)"
+        "--jobs",
+        type=_jobs,
+        metavar="N",
+        help=f"redaction worker processes, 1 to {MAX_JOBS} (default: by size)",
     )
     _add_json(export)
 
@@ -419,7 +443,8 @@ def _add_dataset_commands(commands: argparse._SubParsersAction[argparse.Argument
         "Formats, the same-step rule for preference pairs and every manifest field are "
         "described in docs/datasets.md.",
         epilog="exit codes: 0 written, 2 bad arguments or no rows selected, 4 export file "
-        "damaged, 6 write failed, 9 export not approved, changed since, or not redacted",
+        "damaged, 6 write failed, 9 export not approved, changed since, or not redacted, "
+        "11 another command is writing the same --out",
     )
     build.add_argument("export", metavar="EXPORT", help="an approved export folder")
     build.add_argument("--out", metavar="DIR", required=True, help="output folder")
@@ -486,7 +511,11 @@ def _add_dataset_commands(commands: argparse._SubParsersAction[argparse.Argument
         metavar="PATH",
         help="count tokens with this tokenizer.json (default: estimate, characters / 4)",
     )
-    build.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
+    build.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an --out folder an earlier dataset build wrote (never any other folder)",
+    )
     _add_json(build)
 
 

@@ -26,6 +26,8 @@ EXIT_CODES: dict[int, str] = {
     9: "gate refused: the export is not approved, changed since approval, or not redacted",
     10: "trust refused: a signature, registry index, manifest or consent check failed, "
     "or the install could not be done as pinned (nothing was changed)",
+    11: "busy: another Model Lab command is writing the same --out folder (nothing was "
+    "written; run again when it ends)",
     12: "eval error: a suite, model endpoint or run could not be used, or a run is incomplete "
     "(run the same command again to resume it)",
     PROMOTION_REFUSED: "promotion refused: the candidate did not pass the gate (nothing changed)",
@@ -42,6 +44,7 @@ def exit_code_for(error: BaseException) -> int:
     table: list[tuple[type[BaseException], int]] = [
         (errors.SessionNotFoundError, 3),
         (errors.UsageError, 2),
+        (errors.OutputBusyError, 11),
         (errors.SourceError, 4),
         (errors.StoreError, 5),
         (errors.ExportError, 6),

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 __all__ = ["add_eval_commands"]
 
 _EXIT = (
-    "exit codes: 0 done, 2 bad arguments, 4 export file damaged, 9 export not approved, "
+    "exit codes: 0 done, 2 bad arguments, 4 export file damaged, 9 export not approved, or "
+    "(eval run) the approval a suite was built from no longer stands in this catalog, "
+    "11 (eval build) another command is writing the same --out, "
     "12 suite, endpoint or run unusable, or the run is incomplete (the same command resumes)"
 )
 
@@ -77,7 +79,11 @@ def _model_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
 
 def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--concurrency", type=int, default=4, metavar="N", help="requests in flight (default 4)"
+        "--concurrency",
+        type=int,
+        default=4,
+        metavar="N",
+        help="requests in flight, 1 to 256 (default 4)",
     )
     parser.add_argument(
         "--timeout", type=float, default=120.0, metavar="S", help="per request (default 120 s)"
@@ -165,7 +171,11 @@ def add_eval_commands(commands: _Group, add: _Add) -> None:
         "--max-cases", type=int, metavar="N", help="keep N cases, chosen by a seeded hash"
     )
     build.add_argument("--seed", type=int, default=0, metavar="N", help="for --max-cases")
-    build.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
+    build.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an --out folder an earlier suite wrote (never any other folder)",
+    )
     _json(build)
 
     run = add(

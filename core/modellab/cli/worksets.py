@@ -1,4 +1,4 @@
-"""``modellab worksets``: list, inspect, enable, disable, remove and audit worksets.
+"""``modellab worksets``: list, inspect, verify, enable, disable, remove and audit worksets.
 
 None of these import workset code: they read the catalog, entry-point metadata and the
 manifests shipped in installed packages. That is what lets a user disable or remove a
@@ -32,11 +32,15 @@ def core_commands() -> set[str]:
     return set(CORE_COMMANDS)
 
 
-def _status(state: WorksetState, record: InstallRecord) -> tuple[str, Found | None, str | None]:
-    from modellab.worksets._loader import check
+def _status(
+    state: WorksetState, record: InstallRecord, *, full: bool = False
+) -> tuple[str, Found | None, str | None]:
+    from modellab.worksets._loader import TAMPERED_PROBLEM, check
 
-    found, problem = check(state, record)
+    found, problem = check(state, record, full=full)
     if found is None:
+        if problem is not None and problem.startswith(TAMPERED_PROBLEM):
+            return "tampered", None, problem
         needs_consent = problem is not None and "consent" in problem
         return ("needs consent" if needs_consent else "broken"), None, problem
     return ("enabled" if record.enabled else "installed"), found, None
@@ -285,7 +289,7 @@ def cmd_enable(args: argparse.Namespace) -> int:
         state = WorksetState(catalog)
         if enable:
             status, _found, problem = _status(state, record)
-            if status in {"broken", "needs consent"}:
+            if status in {"broken", "needs consent", "tampered"}:
                 raise ConsentError(
                     f"workset {record.name} cannot be enabled: {problem}",
                     hint=f"reinstall it: modellab worksets install {record.name}",
@@ -316,6 +320,50 @@ def cmd_remove(args: argparse.Namespace) -> int:
         state.forget(record.name)
     print(shown(f"Removed {record.name} {record.version}."))
     return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Hash every installed file of every (or one) workset against its install record."""
+    from modellab.store import Catalog
+    from modellab.worksets import WorksetState
+    from modellab.worksets._install import install_lock
+    from modellab.worksets._loader import refresh_command_index
+
+    settings = settings_from_args(args)
+    results: list[dict[str, Any]] = []
+    with install_lock(settings), Catalog(settings.catalog_path) as catalog:
+        state = WorksetState(catalog)
+        records = [_record(catalog, args.name)] if args.name else state.installs()
+        for record in records:
+            status, _found, problem = _status(state, record, full=True)
+            results.append(
+                {
+                    "name": record.name,
+                    "version": record.version,
+                    "status": status,
+                    "files": len(record.files or ()),
+                    "problem": problem,
+                }
+            )
+        if any(r["status"] == "tampered" for r in results):
+            refresh_command_index(settings, catalog, core_commands())
+    bad = [r for r in results if r["status"] == "tampered" or not r["files"]]
+    if args.json:
+        emit_json({"worksets": results, "ok": not bad})
+        return 1 if bad else 0
+    if not results:
+        print("No worksets installed.")
+    for r in results:
+        head = shown(f"{r['name']} {r['version']}: ")
+        if r in bad:
+            problem = r["problem"] or ""
+            said = problem if problem.startswith(r["status"]) else f"{r['status']}: {problem}"
+            print(f"{head}{shown(said, lines=True)}")
+            continue
+        # Files match; the workset may still be unusable for another reason (say, consent).
+        other = f"; {r['status']}: {shown(r['problem'], lines=True)}" if r["problem"] else ""
+        print(f"{head}ok, {r['files']} files match the install record{other}")
+    return 1 if bad else 0
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -398,6 +446,7 @@ def cmd_install(args: argparse.Namespace) -> int:
             accept_manifest=args.accept_manifest,
             say=say,
             show=(lambda text: _print_shown(text, file=sys.stderr)) if args.json else _print_shown,
+            reserved_commands=core_commands(),
         )
         refresh_command_index(settings, catalog, core_commands())
     if args.json:
@@ -426,7 +475,11 @@ def cmd_add_registry(args: argparse.Namespace) -> int:
     from modellab.errors import UsageError
     from modellab.store import Catalog
     from modellab.worksets import WorksetState
+    from modellab.worksets._state import check_registry_name
 
+    # A plain name, checked before anything touches the disk: the name becomes the folder
+    # $MODELLAB_HOME/registries/NAME, which a re-add replaces.
+    name = check_registry_name(args.name)
     settings = settings_from_args(args)
     try:
         root = Path(args.root).expanduser().read_bytes()
@@ -435,19 +488,29 @@ def cmd_add_registry(args: argparse.Namespace) -> int:
         )
     except OSError as exc:
         raise UsageError(f"cannot read {exc.filename}: {exc.strerror}") from None
+    from modellab.registry._tuf_client import check_trusted_root
+
+    # Refused here, before anything is replaced: a root that can never start a refresh
+    # would otherwise be kept and break every later lookup in this registry.
+    check_trusted_root(root, f"--root {args.root}")
     location = args.location
     if "://" not in location:
         location = str(Path(location).expanduser().resolve())
-    folder = settings.home / "registries" / args.name
-    shutil.rmtree(folder, ignore_errors=True)  # a re-added registry starts a fresh TUF cache
+    folder = settings.home / "registries" / name
+    # A re-added registry starts a fresh TUF cache: only our own folder for this name is
+    # replaced (a link put there is removed, never followed).
+    if folder.is_symlink() or folder.is_file():
+        folder.unlink()
+    elif folder.is_dir():
+        shutil.rmtree(folder)
     folder.mkdir(parents=True)
     atomic_write_bytes(folder / "root.json", root)
     if sigstore is not None:
         atomic_write_bytes(folder / "sigstore_trusted_root.json", sigstore)
     digest = hashlib.sha256(root).hexdigest()
     with Catalog(settings.catalog_path) as catalog:
-        WorksetState(catalog).add_registry(args.name, location, digest)
-    print(shown(f"Trusting registry {args.name} at {location} (TUF root sha256 {digest})."))
+        WorksetState(catalog).add_registry(name, location, digest)
+    print(shown(f"Trusting registry {name} at {location} (TUF root sha256 {digest})."))
     return 0
 
 
@@ -506,5 +569,6 @@ HANDLERS = {
     "disable": cmd_enable,
     "remove": cmd_remove,
     "audit": cmd_audit,
+    "verify": cmd_verify,
     "add-registry": cmd_add_registry,
 }

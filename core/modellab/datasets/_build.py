@@ -22,7 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from modellab._internal import jsonio
-from modellab._internal.files import atomic_write_bytes, check_output_folder, private_dir
+from modellab._internal.files import (
+    atomic_write_bytes,
+    claim_output,
+    private_dir,
+    write_output_marker,
+)
 from modellab.datasets._card import render_card
 from modellab.datasets._dedup import NEAR_METHOD, NEAR_THRESHOLD, DedupResult, deduplicate
 from modellab.datasets._excluded import describe_exclusions, exclusions
@@ -104,7 +109,6 @@ def _check(options: BuildOptions, out_dir: Path) -> str | None:
         raise UsageError(
             f"--format: {', '.join(unknown) or 'none given'} is not one of {', '.join(FORMATS)}"
         )
-    check_output_folder(out_dir, force=options.force)
     if options.system_prompt_file is None:
         return None
     try:
@@ -222,11 +226,30 @@ def build_dataset(
 ) -> dict[str, Any]:
     """Build the dataset into ``out_dir`` and return its manifest.
 
+    ``out_dir`` is claimed first (:func:`modellab._internal.files.claim_output`): never the
+    lab's home, a registry or the export itself, replaced with ``--force`` only when an
+    earlier dataset wrote it, and locked against a second writer during the build.
+
     :raises GateError: the export is not approved, changed since, or not redacted.
     :raises UsageError: bad options, an output folder in the way, or no row selected.
+    :raises OutputBusyError: another command is writing ``out_dir``.
     :raises CorruptSourceError: an export file cannot be read.
     :raises ExportError: an output file could not be written.
     """
+    with claim_output(
+        out_dir,
+        kind="dataset",
+        force=options.force,
+        catalog=catalog,
+        sources=[(export_dir, "the export being read")],
+    ):
+        return _build_dataset(export_dir, out_dir, options, catalog=catalog)
+
+
+def _build_dataset(
+    export_dir: Path, out_dir: Path, options: BuildOptions, *, catalog: Catalog
+) -> dict[str, Any]:
+    """Build the dataset into ``out_dir``, claimed by :func:`build_dataset`."""
     approval = require_approved(export_dir, catalog=catalog)
     system_prompt = _check(options, out_dir)
     counter = TokenCounter(options.tokenizer_file)
@@ -269,6 +292,7 @@ def build_dataset(
     try:
         # Session data stays private: the folders are 0700, every file 0600.
         private_dir(out_dir)
+        write_output_marker(out_dir, "dataset")  # first: a build cut short is still ours
         _clear_stale(out_dir, formats)
         for folder in formats:
             private_dir(out_dir / folder)
@@ -304,6 +328,9 @@ def build_dataset(
             "redaction_report_sha256": source.redaction_report_sha256,
             "approved_at": approval.approved_at,
             "approved_by": approval.approved_by,
+            # Which catalog's approval this is: a later command that sends the dataset
+            # must find this approval standing in its own catalog (none sends one yet).
+            "catalog_id": catalog.catalog_id,
             "sessions": plan.sessions_in_export,
             "sessions_passing_filters": len(plan.sessions),
             "sessions_used": len(written),

@@ -4,7 +4,9 @@ The files are ``trajectories.jsonl`` (ATIF, one per line), ``manifest.json`` and
 redacted exports, ``redaction-findings.jsonl``.
 
 The folder is built under a temporary sibling name and renamed into place only when every
-file is written and fsynced, so an interrupted export leaves nothing that looks complete.
+file is written and fsynced, so an interrupted export leaves nothing that looks complete;
+the staging folder carries the output marker, so the next export to the same ``--out``
+removes what a killed one left (:func:`modellab._internal.files.claim_output`).
 Rows stream from the catalog one at a time: memory does not grow with the export's size.
 """
 
@@ -25,9 +27,11 @@ from typing import Any
 from modellab._internal import jsonio
 from modellab._internal.files import (
     atomic_write_bytes,
+    claim_output,
     fsync_dir,
     open_private,
     remove_tree_quietly,
+    write_output_marker,
 )
 
 # Not from modellab.traces: exporting streams stored bytes and must not pay for pydantic.
@@ -150,16 +154,6 @@ class _EarlyWriteback:
         self._thread.join()
 
 
-def _prepare_target(out_dir: Path, *, force: bool) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"{out_dir}: exists and is not a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
-        raise UsageError(
-            f"{out_dir}: folder is not empty",
-            hint="choose another --out, or pass --force to replace it",
-        )
-
-
 def _swap_into_place(staging: Path, out_dir: Path) -> None:
     """Rename ``staging`` to ``out_dir``; an old folder there is moved aside first."""
     retired: Path | None = None
@@ -254,9 +248,12 @@ def write_export(
     ``redaction-findings.jsonl`` carry the report. ``redaction=None`` writes the stored
     trajectories as they are and marks the export raw: the gate refuses it for ever.
     ``jobs`` is the number of redaction worker processes (``None``: decide by size).
-    """
-    from modellab import __version__
 
+    ``out_dir`` is claimed first (:func:`modellab._internal.files.claim_output`): never
+    the lab's home or a trusted registry, replaced (``force``) only when an earlier export
+    wrote it, and locked against a second writer; leftovers of a killed export beside it
+    are removed then.
+    """
     refs = catalog.trajectory_refs(selection)
     if not refs:
         raise UsageError(
@@ -271,12 +268,31 @@ def write_export(
         raise UsageError(
             f"all {len(empty)} selected session(s) are empty (no messages): nothing to export"
         )
-    _prepare_target(out_dir, force=force)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with claim_output(out_dir, kind="export", force=force, catalog=catalog):
+        return _write_claimed(
+            catalog, refs, empty, out_dir, redaction, jobs, on_progress, describe_selection
+        )
+
+
+def _write_claimed(
+    catalog: Catalog,
+    refs: list[tuple[SessionRow, str, int]],
+    empty: list[str],
+    out_dir: Path,
+    redaction: RedactionConfig | None,
+    jobs: int | None,
+    on_progress: Callable[[int, int], None] | None,
+    describe_selection: dict[str, Any] | None,
+) -> ExportResult:
+    """Write the export into a staging folder beside the claimed ``out_dir``, then swap."""
+    from modellab import __version__
+
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
     digest = _BackgroundDigest()
     status = REDACTED if redaction is not None else REDACTION_RAW
     try:
+        # First: a staging folder a killed export leaves is recognisably ours (and cleaned).
+        write_output_marker(staging, "export")
         written = 0
         tally = _Tally()
         lines = (

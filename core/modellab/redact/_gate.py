@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modellab._internal import jsonio
-from modellab._internal.files import atomic_write_bytes, sha256_file
+from modellab._internal.files import OUTPUT_MARKER, atomic_write_bytes, sha256_file
 from modellab.errors import (
     NotApprovedError,
     NotReviewedError,
@@ -77,14 +77,15 @@ class MarkedApproval:
 
 
 def _fingerprint(export_dir: Path) -> dict[str, str]:
-    """sha256 of every file in the export (but the marker), by its path relative to it."""
+    """sha256 of every file in the export (but the lab's approval and output markers), by
+    its path relative to it."""
     if not export_dir.is_dir():
         raise UsageError(f"{export_dir}: not an export folder")
-    marker = export_dir / APPROVAL_MARKER
+    markers = {export_dir / APPROVAL_MARKER, export_dir / OUTPUT_MARKER}
     return {
         str(path.relative_to(export_dir)): sha256_file(path)
         for path in sorted(export_dir.rglob("*"))
-        if path.is_file() and path != marker
+        if path.is_file() and path not in markers
     }
 
 

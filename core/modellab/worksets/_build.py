@@ -43,12 +43,19 @@ def _project(source: Path) -> dict[str, object]:
     try:
         data = tomllib.loads(pyproject.read_text("utf-8"))
     except OSError as exc:
-        raise UsageError(f"{pyproject}: cannot read ({exc.strerror})") from None
+        raise UsageError(f"{pyproject}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{pyproject}: not UTF-8 text (byte {exc.start}: {exc.reason}); TOML files are UTF-8"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{pyproject}: not valid TOML ({exc})") from None
     project = data.get("project")
     if not isinstance(project, dict) or not project.get("name") or not project.get("version"):
         raise UsageError(f"{pyproject}: needs [project] with name and version")
+    for key in ("name", "version", "description", "license", "requires-python"):
+        if key in project and not isinstance(project[key], str):
+            raise UsageError(f"{pyproject}: [project] {key} must be a string")
     return project
 
 
@@ -87,6 +94,11 @@ def _entry_points(project: dict[str, object]) -> tuple[bytes, str]:
     groups = project.get("entry-points")
     if not isinstance(groups, dict):
         groups = {}
+    for group, entries in groups.items():
+        if not isinstance(entries, dict) or not all(isinstance(v, str) for v in entries.values()):
+            raise UsageError(
+                f'pyproject.toml: [project.entry-points."{group}"] must be a table of strings'
+            )
     worksets = groups.get(ENTRY_POINT_GROUP)
     if not isinstance(worksets, dict) or len(worksets) != 1:
         raise UsageError(
@@ -120,6 +132,13 @@ def build_wheel(source: Path, out_dir: Path) -> BuiltWheel:
             f"{manifests[0]}: names {manifest.name} {manifest.version}, but pyproject.toml "
             f"builds workset {workset} {version}"
         )
+    dependencies = project.get("dependencies") or []
+    if not isinstance(dependencies, list) or not all(isinstance(d, str) for d in dependencies):
+        raise UsageError(f"{source}/pyproject.toml: [project] dependencies must be strings")
+    from modellab.worksets._install import check_requires_dist
+
+    # What the wheel's METADATA will say (Requires-Dist) must be what the manifest shows.
+    check_requires_dist(manifest.requirements.python, dependencies, f"{source}/{manifests[0]}")
     stem = f"{re.sub(r'[-_.]+', '_', name).lower()}-{version}"
     info = f"{stem}.dist-info"
     files[f"{info}/METADATA"] = _metadata(project)

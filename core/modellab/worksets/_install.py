@@ -59,6 +59,8 @@ if TYPE_CHECKING:
 __all__ = [
     "Installed",
     "RegistrySource",
+    "check_command_clashes",
+    "check_requires_dist",
     "install_lock",
     "install_workset",
     "recover_interrupted",
@@ -204,6 +206,120 @@ def _requirement(line: str) -> tuple[str, SpecifierSet, bool, str]:
         raise InstallError(f"unreadable dependency {line!r} ({exc})") from None
     applies = requirement.marker is None or requirement.marker.evaluate({"extra": ""})
     return requirement.name, requirement.specifier, applies, str(requirement)
+
+
+#: A requirement normalised for comparison; see :func:`_requirement_key`.
+_Key = tuple[str, tuple[str, ...], str, str, str]
+
+
+def _requirement_key(line: str) -> _Key:
+    """One requirement, normalised for comparison: (name as PEP 503 spells it, extras,
+    specifiers, URL, marker). Two spellings of one requirement give one key.
+
+    :raises InstallError: when ``packaging`` cannot read it.
+    """
+    simple = _SIMPLE_REQUIREMENT.fullmatch(line)
+    if simple is not None:
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+        try:
+            specifier = str(SpecifierSet(simple["specifier"] or ""))
+        except InvalidSpecifier:
+            pass  # the full parser says what is wrong
+        else:
+            return re.sub(r"[-_.]+", "-", simple["name"]).lower(), (), specifier, "", ""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        requirement = Requirement(line)
+    except InvalidRequirement as exc:
+        raise InstallError(f"unreadable dependency {line!r} ({exc})") from None
+    return (
+        re.sub(r"[-_.]+", "-", requirement.name).lower(),
+        tuple(sorted(requirement.extras)),
+        str(requirement.specifier),
+        requirement.url or "",
+        str(requirement.marker) if requirement.marker is not None else "",
+    )
+
+
+def check_requires_dist(declared: list[str], requires: list[str], where: str) -> None:
+    """Refuse a manifest whose ``requirements.python`` is not the wheel's ``Requires-Dist``.
+
+    The consent screen shows ``requirements.python``; what uv and the dependency check go by
+    is the wheel's own metadata. The two must be the same set of requirements (compared
+    after normalising names, specifier order and spacing), and every entry must be a
+    requirement ``packaging`` can read: a manifest cannot show one thing and ship another,
+    nor put free text where dependencies belong.
+
+    :raises ManifestError: naming ``where`` and what each list has that the other lacks.
+    """
+
+    def keyed(lines: list[str], field: str) -> dict[_Key, str]:
+        keys: dict[_Key, str] = {}
+        for position, line in enumerate(lines):
+            try:
+                keys.setdefault(_requirement_key(line), line)
+            except InstallError as exc:
+                raise ManifestError(f"{where}: {field}[{position}]: {exc.message}") from None
+        return keys
+
+    mine = keyed(declared, "requirements.python")
+    theirs = keyed(requires, "Requires-Dist")
+    if mine.keys() == theirs.keys():
+        return
+    only_manifest = [line for key, line in mine.items() if key not in theirs]
+    only_wheel = [line for key, line in theirs.items() if key not in mine]
+    raise ManifestError(
+        f"{where}: requirements.python is not the wheel's Requires-Dist "
+        f"(only in the manifest: {', '.join(map(repr, only_manifest)) or 'nothing'}; "
+        f"only in the wheel: {', '.join(map(repr, only_wheel)) or 'nothing'})",
+        hint="list exactly the wheel's dependencies (pyproject.toml's [project] "
+        "dependencies) in requirements.python",
+    )
+
+
+def check_command_clashes(
+    manifest: WorksetManifest, reserved: set[str] | frozenset[str], others: dict[str, str]
+) -> None:
+    """Refuse a workset that adds a command the core or another installed workset has.
+
+    :param reserved: the core's top-level commands.
+    :param others: {command: workset} for the other installed worksets.
+    :raises ManifestError: naming the command and who has it already.
+    """
+    for command in manifest.commands:
+        if command.name in reserved:
+            raise ManifestError(
+                f"{manifest.name}: command {command.name!r} clashes with Model Lab's own "
+                f"command {command.name!r}; nothing was installed",
+                hint="a workset may not take a core command's name",
+            )
+        if command.name in others:
+            owner = others[command.name]
+            raise ManifestError(
+                f"{manifest.name}: command {command.name!r} clashes with the command "
+                f"{command.name!r} of the installed workset {owner}; nothing was installed",
+                hint=f"remove {owner} first (modellab worksets remove {owner}) if you want "
+                f"{manifest.name}'s instead",
+            )
+
+
+def _installed_commands(state: WorksetState, name: str) -> dict[str, str]:
+    """{command: workset} for every installed workset other than ``name`` (none imported)."""
+    from modellab.worksets._discovery import find_in
+    from modellab.worksets._loader import site_of
+
+    commands: dict[str, str] = {}
+    for record in state.installs():
+        if record.name == name:
+            continue  # an upgrade may keep its own commands
+        found = find_in(site_of(record)).get(record.name)
+        if found is None or found.manifest is None:
+            continue
+        for command in found.manifest.commands:
+            commands.setdefault(command.name, record.name)
+    return commands
 
 
 def _check_dependencies(name: str, requires: list[str]) -> None:
@@ -368,6 +484,9 @@ def _install_files(
     name = wheel.name.split("-", 1)[0]
     requirements.write_text(f"{name} @ {wheel.as_uri()} --hash=sha256:{sha256}\n")
     pinned = ["--offline", "--no-index", "--no-deps", "--require-hashes", "-r", str(requirements)]
+    # Copies, never hard links into uv's cache (uv's default on Linux): an installed file
+    # edited in place would otherwise change the cached copy that the next install uses.
+    pinned += ["--link-mode", "copy"]
     if isolation == "venv":
         venv = staging / "venv"
         _run_uv(["venv", "--offline", "--quiet", "--python", sys.executable, str(venv)], job)
@@ -445,11 +564,14 @@ def install_workset(
     ask: Callable[[str], str] | None = None,
     say: Callable[[str], None] = print,
     show: Callable[[str], None] = print,
+    reserved_commands: set[str] | frozenset[str],
 ) -> Installed:
     """Install (or upgrade to) ``name`` ``version`` from ``source``; see the module docstring.
 
     The caller holds :func:`install_lock`. ``say`` reports progress; ``show`` shows the
     manifest before consent (it must reach the user even when progress is silenced).
+    ``reserved_commands`` are the core's top-level commands: a workset that adds one, or
+    one another installed workset adds, is refused before its manifest is shown.
     """
     with _cyclic_gc_paused():
         return _install_workset(
@@ -462,6 +584,7 @@ def install_workset(
             ask=ask,
             say=say,
             show=show,
+            reserved_commands=reserved_commands,
         )
 
 
@@ -503,6 +626,7 @@ def _install_workset(
     ask: Callable[[str], str] | None,
     say: Callable[[str], None],
     show: Callable[[str], None],
+    reserved_commands: set[str] | frozenset[str],
 ) -> Installed:
     from modellab.trust import key_id_of
 
@@ -549,6 +673,7 @@ def _install_workset(
         actual = hashlib.sha256(manifest_data).hexdigest()
         _check_sha256(actual, release.manifest, "manifest", release.manifest_sha256)
         manifest, manifest_sha256 = _checked_manifest(release, manifest_data, wheel)
+        check_command_clashes(manifest, reserved_commands, _installed_commands(state, name))
         if asked:
             ask_consent(
                 manifest,
@@ -580,6 +705,7 @@ def _install_workset(
         else:
             job.wait()
         kept = None  # installed from: kept for the next install
+        record = _with_files(record, staging, wheel)
         _move_into_place(state, record, previous, staging, location)
         if asked:
             state.record_consent(name, release.version, manifest_sha256, signer)
@@ -600,6 +726,20 @@ def _install_workset(
         asked,
         previous.version if previous else None,
     )
+
+
+def _with_files(record: InstallRecord, staging: Path, wheel: Path) -> InstallRecord:
+    """``record`` with every file uv installed under ``staging``, checked against the signed
+    wheel's RECORD (see ``_files``); what later loads check the installed files against."""
+    import dataclasses
+
+    from modellab.worksets._files import install_root, record_files
+
+    root = install_root(staging, record.isolation)
+    site = root
+    if record.isolation == "venv":
+        site = next(root.glob("lib/python*/site-packages"))
+    return dataclasses.replace(record, files=record_files(root, site, wheel))
 
 
 def _checked_manifest(release: Release, data: bytes, wheel: Path) -> tuple[WorksetManifest, str]:
@@ -623,6 +763,7 @@ def _checked_manifest(release: Release, data: bytes, wheel: Path) -> tuple[Works
             f"{wheel.name}: ships a {MANIFEST_NAME} that differs from the signed-off "
             f"{release.manifest}; nothing was installed"
         )
+    check_requires_dist(manifest.requirements.python, requires, release.manifest)
     if manifest.requirements.isolation == "shared":
         _check_dependencies(release.name, requires)
     return manifest, digest

@@ -6,15 +6,46 @@ who consented to what, and when, can never disagree with what is installed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from modellab._internal import jsonio
 from modellab.store import Catalog, utc_now
 
-__all__ = ["InstallRecord", "RegistryRecord", "WorksetState"]
+__all__ = [
+    "REGISTRY_NAME",
+    "InstallRecord",
+    "RegistryRecord",
+    "WorksetState",
+    "check_registry_name",
+]
+
+#: A registry's name: a plain name, never a path (it names ``$MODELLAB_HOME/registries/NAME``).
+#: Letters, digits, ``-``, ``_`` and ``.``, starting with a letter or digit, at most 64.
+REGISTRY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_registry_name(name: str) -> str:
+    """Return ``name`` if it is a plain registry name; raise before anything touches disk.
+
+    :raises modellab.errors.UsageError: naming the value and what a name may hold.
+    """
+    if not REGISTRY_NAME.fullmatch(name):
+        from modellab.errors import UsageError
+
+        raise UsageError(
+            f"registry NAME {name!r}: not a plain name",
+            hint="use 1 to 64 letters, digits, '-', '_' or '.', starting with a letter or "
+            "digit (a name, never a path)",
+        )
+    return name
+
 
 INSTALLING, INSTALLED, REMOVING = "installing", "installed", "removing"
+#: Installed files differ from what was recorded at install: never loaded again until it is
+#: reinstalled or removed (the state stays even if the files are put back).
+TAMPERED = "tampered"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +73,9 @@ class InstallRecord:
     manifest_sha256: str
     signer: dict[str, Any]
     updated_at: str
+    #: Every installed file: {path: [sha256, size, mtime_ns]} (see ``_files``); ``None`` for
+    #: an install made before files were recorded.
+    files: dict[str, list[Any]] | None = None
 
 
 class WorksetState:
@@ -53,7 +87,8 @@ class WorksetState:
 
     # -- registries -----------------------------------------------------------------------
     def add_registry(self, name: str, location: str, root_sha256: str) -> None:
-        """Trust a registry (replacing one of the same name)."""
+        """Trust a registry (replacing one of the same name); ``name`` must be plain."""
+        check_registry_name(name)
         with self._catalog.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO registries VALUES (?, ?, ?, ?)",
@@ -83,7 +118,7 @@ class WorksetState:
         """Record that an install of ``record`` started (state ``installing``)."""
         with self._catalog.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO workset_installs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO workset_installs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     record.name,
                     record.version,
@@ -96,10 +131,17 @@ class WorksetState:
                     record.manifest_sha256,
                     jsonio.dumps(record.signer, sort_keys=True).decode(),
                     utc_now(),
+                    None if record.files is None else jsonio.dumps(record.files).decode(),
                 ),
             )
             self._catalog.audit(
-                db, "workset-install-start", {"name": record.name, "version": record.version}
+                db,
+                "workset-install-start",
+                {
+                    "name": record.name,
+                    "version": record.version,
+                    "files": len(record.files or ()),
+                },
             )
 
     def finish(self, name: str, *, enabled: bool) -> None:
@@ -109,6 +151,21 @@ class WorksetState:
     def set_enabled(self, name: str, enabled: bool) -> None:
         """Enable or disable an installed workset's hooks."""
         self._set(name, "workset-enable" if enabled else "workset-disable", enabled=enabled)
+
+    def mark_tampered(self, name: str, version: str, problems: list[str]) -> None:
+        """Record that ``name``'s installed files are not the ones recorded at install."""
+        with self._catalog.transaction() as db:
+            changed = db.execute(
+                "UPDATE workset_installs SET state = ?, updated_at = ? WHERE name = ? "
+                "AND version = ? AND state = ?",
+                (TAMPERED, utc_now(), name, version, INSTALLED),
+            ).rowcount
+            if changed:
+                self._catalog.audit(
+                    db,
+                    "workset-tampered",
+                    {"name": name, "version": version, "differences": problems[:50]},
+                )
 
     def mark_removing(self, name: str) -> None:
         """Record that a removal started (so a crash midway is finished next time)."""
@@ -173,4 +230,6 @@ def _install(row: tuple[Any, ...]) -> InstallRecord:
     values = list(row)
     values[3] = bool(values[3])
     values[9] = dict(jsonio.loads(values[9]))
+    if len(values) > 11 and values[11] is not None:
+        values[11] = dict(jsonio.loads(values[11]))
     return InstallRecord(*values)
