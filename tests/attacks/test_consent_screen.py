@@ -109,19 +109,6 @@ def _evil(
     )
 
 
-@pytest.fixture
-def publisher(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Publisher:
-    """An empty registry with real TUF and signing keys, trusted under the name ``local``."""
-    root = tmp_path / "publishing"
-    pub = Publisher(root, root / "registry", root / "keys", root / "signing")
-    assert main(["registry", "keys", str(pub.keys)]) == 0
-    assert main(["registry", "keys", "--signing", str(pub.signing)]) == 0
-    assert main(["registry", "init", str(pub.registry), "--keys", str(pub.keys)]) == 0
-    pub.trust()
-    capsys.readouterr()
-    return pub
-
-
 def _record_line(name: str, data: bytes) -> str:
     digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
     return f"{name},sha256={digest},{len(data)}"

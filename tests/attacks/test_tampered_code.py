@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,31 +22,6 @@ from modellab.cli import main
 from modellab.plugins import build_plugin_manager
 from modellab.settings import Settings
 from modellab.worksets._commands import read_command_index
-
-
-@pytest.fixture
-def publisher(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Publisher:
-    """An empty registry with its keys, trusted as ``local`` (as in ``tests/workset_core``)."""
-    root = tmp_path / "publishing"
-    pub = Publisher(root, root / "registry", root / "keys", root / "signing")
-    assert main(["registry", "keys", str(pub.keys)]) == 0
-    assert main(["registry", "keys", "--signing", str(pub.signing)]) == 0
-    assert main(["registry", "init", str(pub.registry), "--keys", str(pub.keys)]) == 0
-    pub.trust()
-    capsys.readouterr()
-    return pub
-
-
-@pytest.fixture(autouse=True)
-def forget_imported_worksets() -> Iterator[None]:
-    """Workset code imported in-process by one test must not leak into the next."""
-    path, modules = list(sys.path), set(sys.modules)
-    yield
-    sys.path[:] = path
-    for name in set(sys.modules) - modules:
-        if name.startswith("modellab_"):
-            del sys.modules[name]
-
 
 #: Module-level code a tampering adds to the workset: proof, if it ever runs, that it did.
 PAYLOAD = (
