@@ -137,6 +137,9 @@ def cmd_add(args: argparse.Namespace) -> int:
                 f"{path}: no such {what}", hint="build and sign it first (registry build, sign)"
             )
     data = wheel.read_bytes()
+    from modellab.worksets._wheel_safety import check_wheel_bytes
+
+    check_wheel_bytes(data, wheel.name)  # the bytes published: safe entries, bounded size
     shipped, requires = wheel_manifest(wheel)
     manifest, manifest_sha256 = load_manifest(shipped, f"{wheel.name}: workset.toml")
     check_requires_dist(manifest.requirements.python, requires, f"{wheel.name}: workset.toml")
@@ -237,6 +240,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
             verified = verify_release(
                 release, paths[release.artifact], paths[release.bundle], key, sigstore_root
             )
+            from modellab.worksets._wheel_safety import check_wheel
+
+            check_wheel(paths[release.artifact])
             state = (release.revoked and "revoked") or (release.yanked and "yanked") or "ok"
             lines.append(f"{release.label}: signature ok ({verified.signer.describe()}); {state}")
     if args.json:

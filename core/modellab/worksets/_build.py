@@ -161,5 +161,9 @@ def build_wheel(source: Path, out_dir: Path) -> BuiltWheel:
             info_entry.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info_entry, data)
     data = buffer.getvalue()
+    from modellab.worksets._wheel_safety import check_wheel_bytes
+
+    # What registry add and install will check: a source that builds is one they accept.
+    check_wheel_bytes(data, target.name)
     atomic_write_bytes(target, data)
     return BuiltWheel(target, name, version, hashlib.sha256(data).hexdigest(), workset)

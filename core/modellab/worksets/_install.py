@@ -3,7 +3,8 @@
 1. refresh the registry's TUF metadata and read its index;
 2. fetch the wheel, its Sigstore bundle and its manifest (TUF checks length and hash, then
    the sizes and sha256 the index pins are checked again);
-3. verify the bundle against the signer the index pins;
+3. verify the bundle against the signer the index pins, then the wheel itself: safe entry
+   names, no ``.pth`` or symlink, bounded unpacked size (``_wheel_safety``);
 4. check the manifest: valid, the one the wheel ships, and a workset that needs nothing the
    core environment would have to change;
 5. show it and take consent (skipped only for an identical manifest and signer already
@@ -658,6 +659,9 @@ def _install_workset(
                 raise RegistryError(f"{key.name}: is not the key {release.signer.key_id}")
         verified = verify_release(release, wheel, bundle, key, source.sigstore_root)
         say(f"Signature verified: {verified.signer.describe()}.")
+        from modellab.worksets._wheel_safety import check_wheel
+
+        check_wheel(wheel)  # before uv ever reads it: safe entry names, bounded size
         signer = signer_record(release)
         # The signed index pins the manifest's sha256 (the bytes are checked against it
         # below), so whether the user already agreed to this manifest from this signer is
