@@ -464,7 +464,22 @@ def cmd_install(args: argparse.Namespace) -> int:
     else:
         upgraded = f" (was {done.replaced_version})" if done.replaced_version else ""
         print(shown(f"Installed and enabled {done.name} {done.version}{upgraded}."))
+    _say_what_is_not_enforced(settings, done.name)
     return 0
+
+
+def _say_what_is_not_enforced(settings: Settings, name: str) -> None:
+    """Say plainly, on stderr, what of the workset's declared egress this OS cannot enforce."""
+    from modellab.store import Catalog
+    from modellab.worksets import active_worksets
+    from modellab.worksets._sandbox import install_notes
+
+    with Catalog(settings.catalog_path) as catalog:
+        active, _problems = active_worksets(catalog)
+    for workset in active:
+        if workset.record.name == name and workset.found.manifest is not None:
+            for note in install_notes(workset.found.manifest):
+                print(shown(f"modellab: note: {note}"), file=sys.stderr)
 
 
 def cmd_add_registry(args: argparse.Namespace) -> int:
@@ -538,9 +553,18 @@ def cmd_workset_command(args: argparse.Namespace) -> int:
         )
     argv = list(args.workset_argv)
     if chosen[0].record.isolation == "venv":
+        from modellab.worksets._sandbox import confine, record_unconfined
+
         python = Path(chosen[0].record.location) / "venv" / "bin" / "python"
         host = [str(python), "-m", "modellab.worksets._host", args.workset, args.workset_command]
-        return subprocess.run([*host, *argv], check=False).returncode
+        # A workset that declares no network runs in a child the OS cuts off from it (and
+        # one whose manifest could not be read, which should never be active, is too).
+        manifest = chosen[0].found.manifest
+        no_network = manifest is None or not manifest.privacy.network_egress
+        command, unenforced = confine([*host, *argv], declares_no_network=no_network)
+        if unenforced:
+            record_unconfined(settings, args.workset, args.workset_command, unenforced)
+        return subprocess.run(command, check=False).returncode
     manager: pluggy.PluginManager = build_plugin_manager(settings)
     # Already checked above: load just this one, without a second pass over the catalog.
     failed = load_worksets(manager, chosen, hook="modellab_run_command")

@@ -8,6 +8,11 @@ so the workset's pinned versions win inside it while the core's process never im
 * ``python -m modellab.worksets._host --hook HOOK NAME REQUEST RESULT``: one hook call,
   arguments read from the JSON file REQUEST, the result written to the JSON file RESULT
   (see :mod:`modellab.worksets._venv_proxy`).
+
+For a workset that declares no network egress, the core starts this module already inside
+an empty network namespace (:mod:`modellab.worksets._sandbox`): it was entered before this
+interpreter started, so nothing here, nor in the workset, nor in its venv's ``.pth`` files,
+runs with the network.
 """
 
 from __future__ import annotations

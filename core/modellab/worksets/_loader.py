@@ -173,7 +173,9 @@ def load_worksets(
             from modellab.worksets._venv_proxy import proxy_plugin
 
             python = Path(workset.record.location) / "venv" / "bin" / "python"
-            manager.register(proxy_plugin(name, python, [hook]), name=f"workset:{name}")
+            no_network = not manifest.privacy.network_egress
+            plugin = proxy_plugin(name, python, [hook], no_network=no_network)
+            manager.register(plugin, name=f"workset:{name}")
             continue
         # Appended, never prepended: the core's own packages always win. The install
         # refused any workset whose dependencies would need other versions of them.

@@ -7,6 +7,10 @@ result are plain data, the core registers a stand-in plugin here. Calling the ho
 venv interpreter: the request (the hook's arguments, paths as strings) goes in as a JSON
 file, the result comes back as one, so nothing the workset prints can be mistaken for it.
 
+A workset whose manifest declares no network egress answers in a child with no network,
+enforced by the OS where it can be (:mod:`modellab.worksets._sandbox`); where it cannot,
+the call still runs and the audit log records that the boundary was not enforced.
+
 Hooks whose arguments are live objects (``modellab_register_importers``, ``modellab_eval``'s
 ``register``) cannot cross a process boundary this way and are not offered to ``venv``
 worksets; the manifest check says so at install time.
@@ -45,18 +49,34 @@ class VenvHookError(ModellabError):
 
 
 def call_in_venv(
-    python: Path, workset: str, hook: str, arguments: dict[str, Any], settings: Settings
+    python: Path,
+    workset: str,
+    hook: str,
+    arguments: dict[str, Any],
+    settings: Settings,
+    *,
+    no_network: bool,
 ) -> Any:
-    """Run ``hook`` of ``workset`` under ``python``; return its (decoded) result."""
+    """Run ``hook`` of ``workset`` under ``python``; return its (decoded) result.
+
+    ``no_network``: the workset declares no egress, so it runs cut off from the network.
+    """
     import os
+
+    from modellab.worksets._sandbox import confine, record_unconfined
 
     with tempfile.TemporaryDirectory(prefix="modellab-hook-") as tmp:
         request, result = Path(tmp) / "request.json", Path(tmp) / "result.json"
         request.write_text(json.dumps(arguments))
         command = [str(python), "-m", "modellab.worksets._host", "--hook", hook, workset]
+        command, unenforced = confine(
+            [*command, str(request), str(result)], declares_no_network=no_network
+        )
+        if unenforced:
+            record_unconfined(settings, workset, hook, unenforced)
         # The host rebuilds Settings from the environment: hand it the ones in use here.
         env = {**os.environ, "MODELLAB_HOME": str(settings.home)}
-        done = subprocess.run([*command, str(request), str(result)], env=env, check=False)
+        done = subprocess.run(command, env=env, check=False)
         if done.returncode != 0 or not result.is_file():
             raise VenvHookError(
                 f"workset {workset}: {hook} failed in its environment (exit {done.returncode})",
@@ -82,9 +102,10 @@ class _Hooks:
     out with the spec's own names; :func:`proxy_plugin` keeps only the ones implemented.
     """
 
-    def __init__(self, workset: str, python: Path) -> None:
+    def __init__(self, workset: str, python: Path, no_network: bool) -> None:
         self.workset = workset
         self.python = python
+        self.no_network = no_network
 
     def _call(self, hook: str, settings: Settings | None, **arguments: Any) -> Any:
         parameters, kind = PROXIED_HOOKS[hook]
@@ -94,7 +115,10 @@ class _Hooks:
             from modellab.settings import Settings
 
             settings = Settings.from_env()
-        return _decode(kind, call_in_venv(self.python, self.workset, hook, sent, settings))
+        answer = call_in_venv(
+            self.python, self.workset, hook, sent, settings, no_network=self.no_network
+        )
+        return _decode(kind, answer)
 
     @hookimpl
     def modellab_run_command(self, command: str, argv: list[str], settings: Settings) -> Any:
@@ -123,12 +147,15 @@ class _Hooks:
         return self._call("modellab_redaction_rules", None)
 
 
-def proxy_plugin(workset: str, python: Path, hooks: list[str]) -> object:
-    """A plugin whose methods answer ``hooks`` by running them in ``workset``'s venv."""
+def proxy_plugin(workset: str, python: Path, hooks: list[str], *, no_network: bool) -> object:
+    """A plugin whose methods answer ``hooks`` by running them in ``workset``'s venv.
+
+    ``no_network``: the workset's manifest declares no network egress.
+    """
     namespace = {hook: getattr(_Hooks, hook) for hook in hooks if hook in PROXIED_HOOKS}
     cls = type(f"VenvWorkset_{workset.replace('-', '_')}", (_Hooks,), {})
     # Hooks not implemented must not be answered: hide the base class's methods for them.
     for hook in PROXIED_HOOKS:
         if hook not in namespace:
             setattr(cls, hook, None)
-    return cls(workset, python)
+    return cls(workset, python, no_network)
