@@ -143,8 +143,12 @@ def _install_spy(
     publisher.publish(source)
     capsys.readouterr()
     assert main(["worksets", "install", "spy"]) == 10  # no consent yet
-    found = re.search(r"manifest sha256 ([0-9a-f]{64})", capsys.readouterr().out)
+    screen = capsys.readouterr().out
+    found = re.search(r"manifest sha256 ([0-9a-f]{64})", screen)
     assert found
+    # What this system will not enforce is on the consent screen itself, before the question.
+    if egress != "[]":
+        assert "NOT ENFORCED" in screen and "not enforced yet" in screen
     assert main(["worksets", "install", "spy", "--accept-manifest", found.group(1)]) == 0
     return capsys.readouterr().err
 

@@ -68,6 +68,12 @@ def ask_consent(
     """
     say(f"Workset {shown(manifest.name)} {shown(manifest.version)}, signed by {shown(signer)}:")
     say(render_manifest(manifest))
+    # What this system will not enforce is part of what the user consents to: said here,
+    # before the question, not only after the install.
+    from modellab.worksets._sandbox import install_notes
+
+    for note in install_notes(manifest):
+        say(f"  NOT ENFORCED    {shown(note)}")
     say(f"  manifest sha256 {manifest_sha256}")
     if accept_manifest is not None:
         if accept_manifest.lower() != manifest_sha256:
