@@ -45,6 +45,7 @@ provider covered (``detector_recall``), and no secret finding on the real code
 
 from __future__ import annotations
 
+import abc
 import argparse
 import hashlib
 import importlib.util
@@ -230,13 +231,14 @@ def _on_lines(text: str, secret: str, first: int, last: int) -> tuple[int, int] 
     return (at, at + len(secret)) if at >= 0 else None
 
 
-class Detector:
+class Detector(abc.ABC):
     name: str
     version: str
     slow = False
 
+    @abc.abstractmethod
     def scan(self, text: str, data: bytes) -> list[Span]:
-        raise NotImplementedError
+        """Every finding in ``text`` (``data``: the same, as bytes) as character spans."""
 
     def secret_spans(self, text: str, data: bytes) -> list[Span]:
         """Findings that claim a secret (for precision)."""

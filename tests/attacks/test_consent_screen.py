@@ -30,11 +30,11 @@ import pytest
 from workset_core.builders import MANIFEST, make_workset
 from workset_core.conftest import Publisher
 
+from attacks.conftest import publish_unchecked
 from modellab.cli import main
 from modellab.errors import ManifestError
-from modellab.registry import Index, PinnedKeySpec, RegistryRepository, Release
+from modellab.registry import Index, RegistryRepository
 from modellab.settings import Settings
-from modellab.trust import key_id_of
 from modellab.worksets import load_manifest
 from modellab.worksets._consent import render_manifest
 from modellab.worksets._install import check_requires_dist
@@ -171,37 +171,7 @@ def _publish_crafted(
 ) -> None:
     """Sign and publish a crafted wheel without any of ``registry add``'s checks."""
     wheel, data = _crafted(publisher, manifest, requires_dist=requires_dist)
-    bundle = wheel.with_name(wheel.name + ".sigstore.json")
-    public = (publisher.signing / "public.pem").read_bytes()
-    key_id = key_id_of(public)
-    name = load_name(manifest)
-    release = Release(
-        name=name,
-        version="0.1.0",
-        artifact=wheel.name,
-        sha256=hashlib.sha256(wheel.read_bytes()).hexdigest(),
-        size=wheel.stat().st_size,
-        bundle=bundle.name,
-        bundle_sha256=hashlib.sha256(bundle.read_bytes()).hexdigest(),
-        manifest=f"{name}-0.1.0.workset.toml",
-        manifest_sha256=hashlib.sha256(data).hexdigest(),
-        isolation="shared",
-        signer=PinnedKeySpec(key_id=key_id),
-    )
-    repository = RegistryRepository(publisher.registry, publisher.keys)
-    try:
-        index = Index.from_toml(repository.target_bytes("index.toml"), "index.toml")
-    except Exception:
-        index = Index(releases=())
-    repository.add_targets(
-        {
-            "index.toml": index.add(release).to_toml(),
-            wheel.name: wheel.read_bytes(),
-            bundle.name: bundle.read_bytes(),
-            release.manifest: data,
-            f"{key_id}.pub.pem": public,
-        }
-    )
+    publish_unchecked(publisher, load_name(manifest), wheel, data)
 
 
 def _publish(publisher: Publisher, name: str, manifest: str) -> None:

@@ -23,10 +23,10 @@ import pytest
 from workset_core.builders import make_workset
 from workset_core.conftest import Publisher
 
+from attacks.conftest import publish_unchecked
 from modellab.cli import main
-from modellab.registry import Index, PinnedKeySpec, RegistryRepository, Release
+from modellab.registry import Index, RegistryRepository
 from modellab.settings import Settings
-from modellab.trust import key_id_of
 from modellab.worksets import _install, _wheel_safety
 from modellab.worksets._wheel_safety import UnsafeWheelError, check_wheel
 
@@ -121,37 +121,6 @@ def _crafted(publisher: Publisher, name: str, attack: Attack) -> tuple[Path, byt
     return wheel, manifest
 
 
-def _publish_around_add(publisher: Publisher, name: str, wheel: Path, manifest: bytes) -> None:
-    """Put the signed wheel into the signed index without ``registry add``'s checks."""
-    bundle = wheel.with_name(wheel.name + ".sigstore.json")
-    public = (publisher.signing / "public.pem").read_bytes()
-    key_id = key_id_of(public)
-    release = Release(
-        name=name,
-        version="0.1.0",
-        artifact=wheel.name,
-        sha256=hashlib.sha256(wheel.read_bytes()).hexdigest(),
-        size=wheel.stat().st_size,
-        bundle=bundle.name,
-        bundle_sha256=hashlib.sha256(bundle.read_bytes()).hexdigest(),
-        manifest=f"{name}-0.1.0.workset.toml",
-        manifest_sha256=hashlib.sha256(manifest).hexdigest(),
-        isolation="shared",
-        signer=PinnedKeySpec(key_id=key_id),
-    )
-    repository = RegistryRepository(publisher.registry, publisher.keys)
-    index = Index.from_toml(repository.target_bytes("index.toml"), "index.toml")
-    repository.add_targets(
-        {
-            "index.toml": index.add(release).to_toml(),
-            wheel.name: wheel.read_bytes(),
-            bundle.name: bundle.read_bytes(),
-            release.manifest: manifest,
-            f"{key_id}.pub.pem": public,
-        }
-    )
-
-
 def _published(publisher: Publisher) -> tuple[list[str], list[str]]:
     repository = RegistryRepository(publisher.registry, publisher.keys)
     index = Index.from_toml(repository.target_bytes("index.toml"), "index.toml")
@@ -207,7 +176,7 @@ def test_install_refuses_an_unsafe_wheel_before_uv(
     make, entry = ATTACKS[attack]
     name = attack.replace("-", "")[:20]
     wheel, manifest = _crafted(publisher, name, make)
-    _publish_around_add(publisher, name, wheel, manifest)
+    publish_unchecked(publisher, name, wheel, manifest)
     home = isolated_env
     (home / "notes.txt").write_text("mine\n")
     (home / ".ssh").mkdir()
