@@ -94,6 +94,7 @@ DATA: Path = _RECALL.DATA
 Labelled = _RECALL.Labelled
 gitleaks_values = _RECALL.gitleaks_values
 kingfisher_values = _RECALL.kingfisher_values
+sha1_span = _RECALL.sha1_span
 
 # --------------------------------------------------------------------------------------
 # Data
@@ -136,7 +137,7 @@ def detect_secrets_values(corpus: Path) -> list[Labelled]:
                 )
                 continue
             line = lines[number - 1]
-            span = _sha1_span(line, label["hashed_secret"])
+            span = sha1_span(line, label["hashed_secret"])
             if span is not None:
                 s, (i, j) = starts[number - 1], span
                 out.append(
@@ -152,18 +153,6 @@ def detect_secrets_values(corpus: Path) -> list[Labelled]:
                     )
                 )
     return out
-
-
-def _sha1_span(line: str, sha1: str) -> tuple[int, int] | None:
-    for i in range(len(line)):
-        for j in range(i + 1, len(line) + 1):
-            if hashlib.sha1(line[i:j].encode()).hexdigest() == sha1:
-                if line[i:j].startswith("!!"):  # "key: !!binary VALUE": the value
-                    rest = line[j:].strip()
-                    i = line.index(rest, j)
-                    j = i + len(rest)
-                return i, j
-    return None
 
 
 def site_packages() -> Path:

@@ -62,6 +62,14 @@ def _refused(code: int, err: str, server: ChatServer, *words: str) -> None:
         assert word in first, (word, err)
 
 
+def _mark_raw(export: Path) -> None:
+    """Make the export's manifest say it was never redacted."""
+    manifest = export / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["redaction_status"] = "raw"
+    manifest.write_text(json.dumps(data))
+
+
 def test_the_control_run_reaches_the_server(
     built: tuple[Path, Path], server: ChatServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -77,10 +85,7 @@ def test_export_made_raw_after_the_build_is_refused(
     built: tuple[Path, Path], server: ChatServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     export, suite = built
-    manifest = export / "manifest.json"
-    data = json.loads(manifest.read_text())
-    data["redaction_status"] = "raw"
-    manifest.write_text(json.dumps(data))
+    _mark_raw(export)
     code, err = _run(suite, server, capsys)
     _refused(code, err, server, str(export.resolve()), "redaction status is 'raw'")
 
@@ -184,9 +189,7 @@ def test_raw_export_swapped_in_at_the_same_path_is_refused(
     shutil.move(export, tmp_path / "moved-away")
     raw = make_export(tmp_path / "second", approve=False)
     shutil.move(raw, export)
-    data = json.loads((export / "manifest.json").read_text())
-    data["redaction_status"] = "raw"
-    (export / "manifest.json").write_text(json.dumps(data))
+    _mark_raw(export)
     code, err = _run(suite, server, capsys)
     _refused(code, err, server, str(export.resolve()), "raw")
 

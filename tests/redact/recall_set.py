@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["DATA", "KEY", "Labelled", "gitleaks_values", "kingfisher_values"]
+__all__ = ["DATA", "KEY", "Labelled", "gitleaks_values", "kingfisher_values", "sha1_span"]
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "secrets-recall"
 #: The key the values and carriers are XORed with before base64 (see the data README).
@@ -84,3 +84,16 @@ def kingfisher_values() -> list[Labelled]:
 
 
 # ---- planting and checking --------------------------------------------------------------
+
+
+def sha1_span(line: str, sha1: str) -> tuple[int, int] | None:
+    """Where in ``line`` the value lies whose sha1 a detect-secrets label records."""
+    for i in range(len(line)):
+        for j in range(i + 1, len(line) + 1):
+            if hashlib.sha1(line[i:j].encode()).hexdigest() == sha1:
+                if line[i:j].startswith("!!"):  # "key: !!binary VALUE": the value
+                    rest = line[j:].strip()
+                    i = line.index(rest, j)
+                    j = i + len(rest)
+                return i, j
+    return None

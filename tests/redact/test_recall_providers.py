@@ -23,7 +23,6 @@ value's sha256 prefix where one has to be named. Run with ``-s`` for the per-pro
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import re
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from redact.recall_set import DATA, Labelled, gitleaks_values, kingfisher_values
+from redact.recall_set import DATA, Labelled, gitleaks_values, kingfisher_values, sha1_span
 
 from factories import assistant, result, saved_session, user, write_session
 from modellab.export import write_export
@@ -62,15 +61,9 @@ def _locate(text: str, sha1: str, line_number: int) -> tuple[int, int] | None:
     for line in lines:
         starts.append(starts[-1] + len(line) + 1)
     for index in [line_number - 1, *range(len(lines))]:
-        line = lines[index]
-        for i in range(len(line)):
-            for j in range(i + 1, len(line) + 1):
-                if hashlib.sha1(line[i:j].encode()).hexdigest() == sha1:
-                    if line[i:j].startswith("!!"):  # "key: !!binary VALUE": the value
-                        rest = line[j:].strip()
-                        i = line.index(rest, j)
-                        j = i + len(rest)
-                    return starts[index] + i, starts[index] + j
+        span = sha1_span(lines[index], sha1)
+        if span is not None:
+            return starts[index] + span[0], starts[index] + span[1]
     return None
 
 
