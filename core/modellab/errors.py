@@ -5,6 +5,8 @@
     ModellabError                      root: catch this to catch everything we raise
     ├── UsageError                     a command was called wrongly (bad flag value, no match)
     ├── OutputBusyError                another command is writing the same --out right now
+    ├── DiskFullError                  a disk (or quota) filled while writing; the message
+    │                                  names the disk and what was kept
     ├── SourceError                    a session file could not be read
     │   ├── UnsupportedFormatError     the file is valid but of a version we refuse
     │   └── CorruptSourceError         truncated, not UTF-8, wrong types, too deep, ...
@@ -15,7 +17,7 @@
     │                                  any, is chained as the cause)
     ├── RedactionError                 redaction rules or review data are unusable
     ├── GateError                      data may not leave the machine (every upload path
-    │   ├── NotApprovedError           checks with require_approved): no approval,
+    │   ├── NotApprovedError           checks with gate.open_approved): no approval,
     │   ├── NotReviewedError           findings nobody decided on,
     │   ├── StaleApprovalError         an approval for other bytes than these,
     │   └── RawExportError             or an export that was never redacted
@@ -51,6 +53,7 @@ __all__ = [
     "ConfigFileError",
     "ConsentError",
     "CorruptSourceError",
+    "DiskFullError",
     "EvalError",
     "EvalIncompleteError",
     "ExportError",
@@ -100,6 +103,28 @@ class UsageError(ModellabError):
 
 class OutputBusyError(ModellabError):
     """Another Model Lab command holds the lock of the same output folder; nothing was written."""
+
+
+class DiskFullError(ModellabError):
+    """The disk holding ``path`` (mounted at ``disk``) filled up, or its quota did.
+
+    Raised for ``ENOSPC``, ``EDQUOT`` and SQLite's ``SQLITE_FULL``. Nothing half-written
+    is left: ``kept`` says what is on disk now (what was kept, or that nothing was written).
+    """
+
+    def __init__(self, path: Path | str, disk: Path | str, kept: str) -> None:
+        self.path = Path(path)
+        self.disk = Path(disk)
+        self.kept = kept
+        super().__init__(
+            f"disk full: no space left on {self.disk} (writing {self.path}); {kept}",
+            hint=f"free space on {self.disk} (or write to another disk), then run the same "
+            "command again",
+        )
+
+    def __reduce__(self) -> tuple[type[DiskFullError], tuple[Path, Path, str]]:
+        # Raised in import worker processes too: it must cross back to the parent whole.
+        return (type(self), (self.path, self.disk, self.kept))
 
 
 class SourceError(ModellabError):

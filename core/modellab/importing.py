@@ -6,6 +6,7 @@ A file that fails is reported with its reason and the rest still import.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -15,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from modellab._internal import jsonio
+from modellab._internal.files import disk_full, is_disk_full
 from modellab._internal.pool import choose_jobs, ordered_map, worker_context
-from modellab.errors import SourceError
+from modellab.errors import DiskFullError, SourceError
 from modellab.plugins import build_plugin_manager
 from modellab.settings import Settings
 from modellab.sources import FileImport, Importer, PlannedFile, collect_importers, plan_files
@@ -175,6 +177,8 @@ class _Parsed:
     sessions: list[tuple[dict[str, Any], list[str], str, int]] = field(default_factory=list)
     #: (path, size, mtime_ns) of every other file the sessions were read from.
     sidecars: list[tuple[str, int, int]] = field(default_factory=list)
+    #: Objects this file put into the store that were not there before (its own).
+    added: list[str] = field(default_factory=list)
 
 
 def _parse_file(planned: PlannedFile, objects: ObjectStore) -> _Parsed:
@@ -207,16 +211,27 @@ def _parse_file(planned: PlannedFile, objects: ObjectStore) -> _Parsed:
         outcome.warnings.insert(0, problem)
     parsed.sidecars = _sidecar_stats(path, report.sessions)
     outcome.sidecars = [name for name, _, _ in parsed.sidecars]
-    for session in report.sessions:
-        trajectory = jsonio.dumps(to_atif(session))
-        parsed.sessions.append(
-            (
-                _summary_columns(session),
-                sorted({label.kind for label in session.labels}),
-                objects.put(trajectory),
-                len(trajectory),
+    added: list[str] = []
+    try:
+        for session in report.sessions:
+            trajectory = jsonio.dumps(to_atif(session))
+            digest = hashlib.sha256(trajectory).hexdigest()
+            if not objects.exists(digest):
+                added.append(digest)
+            parsed.sessions.append(
+                (
+                    _summary_columns(session),
+                    sorted({label.kind for label in session.labels}),
+                    objects.put(trajectory),
+                    len(trajectory),
+                )
             )
-        )
+    except BaseException:
+        # A full disk, say: the objects this file added would be referenced by nothing.
+        for digest in added:
+            objects.discard(digest)
+        raise
+    parsed.added = added
     return parsed
 
 
@@ -280,6 +295,18 @@ def _store(catalog: Catalog, parsed: _Parsed) -> FileOutcome:
     outcome = parsed.outcome
     if outcome.status == "failed":
         return outcome
+    try:
+        _store_in_transaction(catalog, parsed)
+    except BaseException:
+        # Rolled back: the objects this file added are referenced by nothing.
+        for digest in parsed.added:
+            catalog.objects.discard(digest)
+        raise
+    return outcome
+
+
+def _store_in_transaction(catalog: Catalog, parsed: _Parsed) -> None:
+    outcome = parsed.outcome
     with catalog.transaction() as db:
         for summary, labels, digest, size in parsed.sessions:
             outcome.sessions[summary["id"]] = catalog.upsert_session(
@@ -296,7 +323,6 @@ def _store(catalog: Catalog, parsed: _Parsed) -> FileOutcome:
             session_ids=list(outcome.sessions),
             sidecars=parsed.sidecars,
         )
-    return outcome
 
 
 def _stored(catalog: Catalog, parsed: _Parsed) -> tuple[FileOutcome, int]:
@@ -383,6 +409,32 @@ def run_import(
             FileOutcome(str(path), "", "unrecognised", error=f"{UNKNOWN_FORMAT} ({known})")
         )
     started = utc_now()
+    try:
+        _import_planned(
+            settings, paths, planned, importers, summary, started, force, jobs, on_progress
+        )
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        # The catalog could not even be opened (or a DiskFullError that says what it kept).
+        if isinstance(exc, DiskFullError):
+            raise
+        raise disk_full(settings.catalog_path, "the catalog is unchanged") from exc
+    return summary
+
+
+def _import_planned(
+    settings: Settings,
+    paths: list[Path],
+    planned: list[PlannedFile],
+    importers: list[Importer],
+    summary: ImportSummary,
+    started: str,
+    force: bool,
+    jobs: int | None,
+    on_progress: Callable[[int, int, str], None] | None,
+) -> None:
+    """Store every planned file in the catalog, adding each outcome to ``summary``."""
     with Catalog(settings.catalog_path) as catalog:
         to_read: list[PlannedFile] = []
         for item in planned:
@@ -398,18 +450,39 @@ def run_import(
         else:
             results = (_stored(catalog, _parse_file(item, catalog.objects)) for item in to_read)
         done = 0
-        for outcome, size in results:
-            summary.files.append(outcome)
-            done += size
-            if on_progress is not None:
-                on_progress(done, total, Path(outcome.path).name)
-        folders = [path for path in paths if path.is_dir()]
-        if folders:
-            summary.not_imported = _not_imported(catalog, folders, planned, summary, importers)
-        catalog.record_import_run(
-            started, {"counts": summary.counts(), "failed": [f.path for f in summary.failed]}
-        )
-    return summary
+        try:
+            for outcome, size in results:
+                summary.files.append(outcome)
+                done += size
+                if on_progress is not None:
+                    on_progress(done, total, Path(outcome.path).name)
+            folders = [path for path in paths if path.is_dir()]
+            if folders:
+                summary.not_imported = _not_imported(catalog, folders, planned, summary, importers)
+            catalog.record_import_run(
+                started, {"counts": summary.counts(), "failed": [f.path for f in summary.failed]}
+            )
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()  # workers finish (or fail) their files first: then the count is true
+            raise disk_full(settings.catalog_path, _kept_in(catalog, started)) from exc
+
+
+def _kept_in(catalog: Catalog, started: str) -> str:
+    """What an import the disk stopped kept, read back from the catalog: every file stored
+    since ``started`` (each in one transaction with its sessions, so whole)."""
+    rows = catalog.query("SELECT session_ids FROM source_files WHERE imported_at >= ?", (started,))
+    if not rows:
+        return "the catalog is unchanged (nothing was imported)"
+    sessions = sum(len(jsonio.loads(ids)) for (ids,) in rows)
+    return (
+        f"the catalog kept the {_plural(sessions, 'session')} of the "
+        f"{_plural(len(rows), 'file')} imported before the disk filled; the rest was not "
+        "imported (each file is stored whole or not at all)"
+    )
 
 
 def _read_with(catalog: Catalog, summary: ImportSummary) -> set[Path]:

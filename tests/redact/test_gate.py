@@ -1,4 +1,4 @@
-"""The upload gate: approvals bound to file hashes, refusals for every unsafe case."""
+"""The gate: approvals bound to file hashes, refusals for every unsafe case."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from factories import exported, saved_session, write_session
 from modellab.cli import main
 from modellab.errors import NotApprovedError, RawExportError, StaleApprovalError
-from modellab.plugins import require_approved
-from modellab.redact import APPROVAL_MARKER, approval_marks, approve_export
+from modellab.gate import approval_marks, approve_export, open_approved
+from modellab.gate.layout import APPROVAL_MARKER
 from modellab.settings import Settings
 from modellab.store import Catalog
 
@@ -35,7 +35,7 @@ def make_export(root: Path, status: str = "redacted") -> Path:
 def test_an_approved_export_passes_and_lists_its_files(tmp_path, catalog):
     export = make_export(tmp_path / "exp")
     approved = approve_export(catalog, export, approved_by="alex")
-    passed = require_approved(export, catalog=catalog)
+    passed = open_approved(export, catalog=catalog)
     assert passed.files == approved.files
     assert set(passed.files) == {"manifest.json", "trajectories.jsonl"}
     assert passed.approved_by == "alex"
@@ -44,7 +44,7 @@ def test_an_approved_export_passes_and_lists_its_files(tmp_path, catalog):
 def test_no_approval_is_refused(tmp_path, catalog):
     export = make_export(tmp_path / "exp")
     with pytest.raises(NotApprovedError, match="never approved"):
-        require_approved(export, catalog=catalog)
+        open_approved(export, catalog=catalog)
 
 
 @pytest.mark.parametrize("change", ["edit", "add", "remove"])
@@ -59,10 +59,10 @@ def test_any_change_after_approval_makes_it_stale(tmp_path, catalog, change):
         (export / "manifest.json").unlink()
         (export / "manifest.json").write_text(json.dumps({"redaction_status": "redacted"}) + " ")
     with pytest.raises(StaleApprovalError, match="changed since it was approved"):
-        require_approved(export, catalog=catalog)
+        open_approved(export, catalog=catalog)
     # Approving again (after a new review) makes it pass.
     approve_export(catalog, export)
-    require_approved(export, catalog=catalog)
+    open_approved(export, catalog=catalog)
 
 
 @pytest.mark.parametrize("status", ["raw", "not-redacted"])
@@ -71,7 +71,7 @@ def test_unredacted_exports_can_never_be_approved_or_sent(tmp_path, catalog, sta
     with pytest.raises(RawExportError, match=status):
         approve_export(catalog, export)
     with pytest.raises(RawExportError):
-        require_approved(export, catalog=catalog)
+        open_approved(export, catalog=catalog)
 
 
 def test_an_export_without_a_manifest_is_treated_as_raw(tmp_path, catalog):
@@ -79,7 +79,7 @@ def test_an_export_without_a_manifest_is_treated_as_raw(tmp_path, catalog):
     export.mkdir()
     (export / "trajectories.jsonl").write_text("{}\n")
     with pytest.raises(RawExportError, match="no readable manifest"):
-        require_approved(export, catalog=catalog)
+        open_approved(export, catalog=catalog)
 
 
 def test_export_review_approve_end_to_end(tmp_path, capsys):
@@ -96,7 +96,7 @@ def test_export_review_approve_end_to_end(tmp_path, capsys):
     assert main(["redact", "review", str(tmp_path / "exp"), "--accept-rule", "workspace-path"]) == 0
     assert main(["redact", "approve", str(tmp_path / "exp")]) == 0
     with Catalog(Settings.from_env().catalog_path) as catalog:
-        approval = require_approved(tmp_path / "exp", catalog=catalog)
+        approval = open_approved(tmp_path / "exp", catalog=catalog)
     assert set(approval.files) == {
         "manifest.json",
         "trajectories.jsonl",
@@ -129,18 +129,18 @@ def test_an_approval_under_another_home_is_named_and_never_honoured(tmp_path):
         assert [m["catalog_id"] for m in marker["approvals"]] == [a.catalog_id]
         assert str(tmp_path) not in (export / APPROVAL_MARKER).read_text()
         with pytest.raises(NotApprovedError) as refused:
-            require_approved(export, catalog=b)
+            open_approved(export, catalog=b)
         message = str(refused.value)
         assert "approved under another Model Lab home" in message
         assert f"catalog {a.catalog_id[:12]}" in message and b.catalog_id[:12] in message
         assert "never approved" not in message
         assert "MODELLAB_HOME" in (refused.value.hint or "")
         # The marker is not one of the approved files, and A's approval still passes.
-        assert APPROVAL_MARKER not in require_approved(export, catalog=a).files
+        assert APPROVAL_MARKER not in open_approved(export, catalog=a).files
         # Approving in B too: both pass, and the marker lists both catalogs.
         approve_export(b, export)
-        require_approved(export, catalog=b)
-        require_approved(export, catalog=a)
+        open_approved(export, catalog=b)
+        open_approved(export, catalog=a)
         assert {m.catalog_id for m in approval_marks(export)} == {a.catalog_id, b.catalog_id}
 
 
@@ -157,10 +157,10 @@ def test_a_forged_marker_never_passes_the_gate(tmp_path, catalog):
         )
     )
     with pytest.raises(NotApprovedError, match=r"another Model Lab home .*files changed since"):
-        require_approved(export, catalog=catalog)
+        open_approved(export, catalog=catalog)
     (export / APPROVAL_MARKER).write_text("not json")
     with pytest.raises(NotApprovedError, match="never approved"):
-        require_approved(export, catalog=catalog)
+        open_approved(export, catalog=catalog)
 
 
 def test_a_moved_export_says_it_was_approved_elsewhere_in_this_catalog(tmp_path, catalog):
@@ -168,7 +168,7 @@ def test_a_moved_export_says_it_was_approved_elsewhere_in_this_catalog(tmp_path,
     approve_export(catalog, export)
     moved = export.rename(tmp_path / "moved")
     with pytest.raises(NotApprovedError, match="moved or copied"):
-        require_approved(moved, catalog=catalog)
+        open_approved(moved, catalog=catalog)
 
 
 def test_two_homes_through_the_cli(tmp_path, monkeypatch, capsys):

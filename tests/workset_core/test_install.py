@@ -76,7 +76,13 @@ def test_install_run_disable_enable_remove(publisher, capsys):
     _nothing_installed()
     capsys.readouterr()
     assert main(["worksets", "audit", "--json"]) == 0
-    actions = [e["action"] for e in json.loads(capsys.readouterr().out)]
+    # Each run's confinement records (workset-confined and the like) are the sandbox's own
+    # tests' concern: this one checks the install's life cycle.
+    actions = [
+        e["action"]
+        for e in json.loads(capsys.readouterr().out)
+        if e["action"] not in {"workset-confined", "workset-refused", "workset-unconfined"}
+    ]
     assert actions == [
         "registry-add",
         "workset-install-start",
@@ -111,7 +117,9 @@ def test_an_upgrade_with_a_new_manifest_asks_again(publisher, capsys):
     assert main(["worksets", "upgrade", "hello", "--accept-manifest", sha]) == 0
     assert "Installed and enabled hello 0.2.0 (was 0.1.0)" in capsys.readouterr().out
     settings = Settings.from_env()
-    assert sorted(p.name for p in (settings.worksets_dir / "hello").iterdir()) == ["0.2.0"]
+    # The old version is gone; the workset's data folder (kept across upgrades) may stay.
+    left = sorted(p.name for p in (settings.worksets_dir / "hello").iterdir())
+    assert left in (["0.2.0"], ["0.2.0", "data"])
     # A fresh process, as every real command is (this one already imported 0.1.0).
     assert "hello from hello 0.2.0" in _run("hello").stdout
 

@@ -39,6 +39,7 @@ def test_manifest_ships_inside_the_package_and_agrees_with_pyproject():
         "telemetry": "off",
         "data_leaves_machine": [],
         "network_egress": [],
+        "reads_catalog": True,  # it reads sessions: it only ever runs with no network
     }
     assert manifest["hooks"]["implements"] == ["modellab_run_command"]
     assert [c["name"] for c in manifest["commands"]] == [COMMAND]

@@ -17,12 +17,19 @@ one owner of the rule: it may not be, contain or sit inside the lab's home (but 
 replaces only a folder carrying our :data:`OUTPUT_MARKER` of the same kind; one writer at a
 time holds ``<parent>/.<name>.lock`` (others are refused, exit 11); and leftovers of a
 killed writer beside it (``.<name>.partial-*``, ``.<name>.old-*``, marked as ours) are
-removed once the lock is held.
+removed once the lock is held. A block that fails leaves no half-written folder: what it
+made is removed (an earlier output it had started to replace too), and a full disk becomes
+one :class:`~modellab.errors.DiskFullError` naming the disk and what was kept.
+
+**Full disks.** :func:`is_disk_full` recognises ``ENOSPC``, ``EDQUOT`` and SQLite's
+``SQLITE_FULL`` anywhere in an error's chain; :func:`disk_full` builds the error that names
+the mount point that filled.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -32,7 +39,10 @@ import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modellab.errors import DiskFullError
 
 __all__ = [
     "OUTPUT_MARKER",
@@ -42,7 +52,11 @@ __all__ = [
     "atomic_writer",
     "check_output_folder",
     "claim_output",
+    "disk_full",
+    "disk_full_guard",
     "fsync_dir",
+    "is_disk_full",
+    "is_disk_full_at",
     "lab_folders",
     "open_private",
     "output_kind",
@@ -66,6 +80,106 @@ def sha256_file(path: Path) -> str:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# -- full disks ----------------------------------------------------------------------------
+#: The OS errors that mean "no room": the device is full, or the user's quota is spent.
+_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+#: SQLite's primary result code for a full disk (``SQLITE_FULL``).
+_SQLITE_FULL = 13
+
+
+def is_disk_full(error: BaseException | None) -> bool:
+    """True when ``error``, or an error it was raised from, says the disk or quota is full.
+
+    ``ENOSPC``/``EDQUOT`` from the OS, and SQLite's ``SQLITE_FULL`` ("database or disk is
+    full"), which :mod:`sqlite3` raises as ``OperationalError``. The chain is followed
+    because writers wrap OS errors in their own (``ExportError`` from ``OSError``).
+    """
+    from modellab.errors import DiskFullError
+
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, DiskFullError):
+            return True
+        if isinstance(error, OSError) and error.errno in _FULL_ERRNOS:
+            return True
+        code = getattr(error, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF == _SQLITE_FULL:
+            return True
+        if type(error).__module__ == "sqlite3" and "database or disk is full" in str(error):
+            return True  # raised in a worker process: the code does not survive pickling
+        error = error.__cause__ or error.__context__
+    return False
+
+
+#: SQLite's primary result code for an I/O error (``SQLITE_IOERR``).
+_SQLITE_IOERR = 10
+#: Free space below which an I/O error is taken for a full disk (SQLite's shared-memory
+#: file alone needs 32 KiB; a write needs a few pages more).
+_NEARLY_FULL_BYTES = 1 << 20
+
+
+def is_disk_full_at(error: BaseException, path: Path | str) -> bool:
+    """:func:`is_disk_full`, or an SQLite I/O error while the disk holding ``path`` has no room.
+
+    SQLite reports some writes that fail for lack of space (growing its shared-memory or
+    write-ahead file, say) as ``SQLITE_IOERR`` ("disk I/O error") rather than
+    ``SQLITE_FULL``; the free space on the disk tells the two apart.
+    """
+    if is_disk_full(error):
+        return True
+    code = getattr(error, "sqlite_errorcode", None)
+    if not isinstance(code, int) or code & 0xFF != _SQLITE_IOERR:
+        return False
+    try:
+        info = os.statvfs(_mount_point(Path(path)))
+    except (OSError, AttributeError):  # no statvfs on Windows
+        return False
+    return info.f_bavail * info.f_frsize < _NEARLY_FULL_BYTES
+
+
+def _mount_point(path: Path) -> Path:
+    """The mount point of the file system holding ``path`` (or its nearest existing parent)."""
+    current = Path(os.path.abspath(path))
+    while not current.exists() and current != current.parent:
+        current = current.parent
+    with contextlib.suppress(OSError):
+        current = current.resolve()
+    while current != current.parent and not os.path.ismount(current):
+        current = current.parent
+    return current
+
+
+def disk_full(path: Path | str, kept: str) -> DiskFullError:
+    """The :class:`~modellab.errors.DiskFullError` for writing ``path`` on a full disk.
+
+    ``kept`` says what is on disk now (``"nothing was written to OUT"``, ``"the catalog is
+    unchanged"``); the message also names the mount point that filled.
+    """
+    from modellab.errors import DiskFullError as Full
+
+    return Full(path, _mount_point(Path(path)), kept)
+
+
+@contextlib.contextmanager
+def disk_full_guard(path: Path | str, kept: str) -> Iterator[None]:
+    """Turn a full-disk error raised in the block into :func:`disk_full` (``path``, ``kept``).
+
+    A :class:`~modellab.errors.DiskFullError` raised inside passes unchanged: the writer
+    nearest the disk knows best what was kept. Other errors pass unchanged.
+    """
+    from modellab.errors import DiskFullError
+
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except Exception as exc:
+        if is_disk_full(exc):
+            raise disk_full(path, kept) from exc
+        raise
 
 
 def fsync_dir(path: Path) -> None:
@@ -109,10 +223,15 @@ def open_private(path: Path) -> IO[bytes]:
 def atomic_writer(path: Path, *, mode: int = PRIVATE_FILE) -> Iterator[IO[bytes]]:
     """Open a binary handle whose content replaces ``path`` only if the block succeeds.
 
-    The file gets ``mode`` (default :data:`PRIVATE_FILE`, ``0600``) whatever the umask.
+    The file gets ``mode`` (default :data:`PRIVATE_FILE`, ``0600``) whatever the umask. A
+    full disk raises :class:`~modellab.errors.DiskFullError` (``path`` is then unchanged).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    from modellab.errors import DiskFullError
+
+    kept = f"{path} is unchanged" if path.exists() else f"{path} was not written"
+    with disk_full_guard(path, kept):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -123,8 +242,10 @@ def atomic_writer(path: Path, *, mode: int = PRIVATE_FILE) -> Iterator[IO[bytes]
             os.fsync(handle.fileno())
         os.replace(tmp, path)
         fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if is_disk_full(exc) and not isinstance(exc, DiskFullError):
+            raise disk_full(path, kept) from exc
         raise
 
 
@@ -362,9 +483,67 @@ def claim_output(
             out.parent.mkdir(parents=True, exist_ok=True)
             stack.enter_context(_output_lock(out))
         except OSError as exc:
+            if is_disk_full(exc):
+                raise disk_full(out, f"nothing was written to {out_dir}") from exc
             raise UsageError(
                 f"--out {out_dir}: cannot write beside it ({exc.strerror or exc})"
             ) from None
         check_output_folder(out_dir, force=force, kind=kind, guarded=guarded)
         _clean_leftovers(out, kind)
-        yield out_dir
+        before = _tree_state(out)
+        try:
+            yield out_dir
+        except BaseException as exc:
+            kept = _undo_partial(out, out_dir, kind, before)
+            if is_disk_full(exc):  # also a DiskFullError of one file: this says what is left
+                raise disk_full(out, kept) from exc
+            raise
+
+
+#: What an output folder held when it was claimed: ``None`` when it did not exist, else
+#: every entry with its inode, size and modification time (outputs hold a few files).
+_TreeState = frozenset[tuple[str, int, int, int]] | None
+
+
+def _tree_state(out: Path) -> _TreeState:
+    if not out.is_dir():
+        return None
+    state: set[tuple[str, int, int, int]] = set()
+    for folder, dirs, files in os.walk(out):
+        for name in [*dirs, *files]:
+            path = os.path.join(folder, name)
+            with contextlib.suppress(OSError):
+                info = os.lstat(path)
+                state.add((os.path.relpath(path, out), info.st_ino, info.st_size, info.st_mtime_ns))
+    return frozenset(state)
+
+
+def _undo_partial(out: Path, out_dir: Path, kind: str, before: _TreeState) -> str:
+    """Remove what a failed writer left in ``out``; say what is there now.
+
+    A folder that was absent is removed, one that was empty is emptied again, and one that
+    held an earlier output of ``kind`` (``--force``) is left alone if the writer had not
+    touched it yet (writers that stage beside it never do), else emptied: half of one
+    output and half of another is no output. The lock is still held, so all of it is ours.
+    """
+    after = _tree_state(out)
+    if after == before or after is None:
+        if before:
+            return f"the earlier {kind} in {out_dir} is unchanged"
+        return f"nothing was written to {out_dir}"
+    if before is None:
+        shutil.rmtree(out, ignore_errors=True)
+        return f"nothing was written to {out_dir}"
+    if not before or output_kind(out) == kind:
+        for entry in list(out.iterdir()):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+        if not before:
+            return f"nothing was written to {out_dir}"
+        return (
+            f"nothing half-written was kept in {out_dir} (the earlier {kind} there had been "
+            "partly replaced, so it was removed)"
+        )
+    return f"{out_dir} was left as the failed run left it"  # not ours: never removed

@@ -7,7 +7,7 @@ import contextlib
 import sys
 
 from modellab.cli import TYPE_CHECKING
-from modellab.cli._exit import EXIT_CODES, exit_code_for
+from modellab.cli._exit import DISK_FULL, EXIT_CODES, exit_code_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -601,14 +601,28 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(f"modellab: error: {shown(exc.message, lines=True)}", file=sys.stderr)
         if exc.hint:
             print(f"hint: {shown(exc.hint, lines=True)}", file=sys.stderr)
-        return exit_code_for(exc)
+        from modellab._internal.files import is_disk_full
+
+        # An error a writer raised from a full disk (``ExportError`` from ``ENOSPC``).
+        return DISK_FULL if is_disk_full(exc) else exit_code_for(exc)
     except BrokenPipeError:
         raise  # the reader closed stdout: normal; ``modellab.cli.main`` ends quietly
-    except OSError as exc:
-        # A file or folder named on the command line that cannot be read or created; library
-        # code wraps the OS errors it expects, so this is the net for the ones it does not.
+    except Exception as exc:
+        from modellab._internal.files import is_disk_full
         from modellab._internal.term import shown
 
+        if is_disk_full(exc):
+            # The net for a writer that does not say what it kept: still one line, exit 15.
+            where = getattr(exc, "filename", None) or "a file"
+            print(
+                f"modellab: error: disk full: no space left while writing {shown(where)}",
+                file=sys.stderr,
+            )
+            return DISK_FULL
+        if not isinstance(exc, OSError):
+            raise
+        # A file or folder named on the command line that cannot be read or created; library
+        # code wraps the OS errors it expects, so this is the net for the ones it does not.
         where = f"{shown(exc.filename)}: " if exc.filename else ""
         print(f"modellab: error: {where}{shown(exc.strerror or exc)}", file=sys.stderr)
         return 2

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["EXIT_CODES", "PROMOTION_ERROR", "PROMOTION_REFUSED", "exit_code_for"]
+__all__ = ["DISK_FULL", "EXIT_CODES", "PROMOTION_ERROR", "PROMOTION_REFUSED", "exit_code_for"]
 
 #: ``promote --if-better``: the candidate failed the gate; CodeWhale's config is unchanged.
 PROMOTION_REFUSED = 13
 #: ``promote``: CodeWhale's config is unreadable, not TOML, or changed since the promotion
 #: being rolled back; nothing was changed.
 PROMOTION_ERROR = 14
+#: A disk (or quota) filled while writing; the message names the disk and what was kept.
+DISK_FULL = 15
 
 #: Every exit code the CLI uses, and what it means. Documented in ``--help``.
 EXIT_CODES: dict[int, str] = {
@@ -33,6 +35,8 @@ EXIT_CODES: dict[int, str] = {
     PROMOTION_REFUSED: "promotion refused: the candidate did not pass the gate (nothing changed)",
     PROMOTION_ERROR: "promotion error: CodeWhale's config is unreadable, not TOML, or changed "
     "since the promotion being rolled back (nothing changed)",
+    DISK_FULL: "disk full: a disk or quota filled while writing (the message names it and "
+    "what was kept; nothing half-written was left)",
     130: "interrupted (Ctrl-C); nothing half-written was left behind",
 }
 
@@ -43,6 +47,7 @@ def exit_code_for(error: BaseException) -> int:
 
     table: list[tuple[type[BaseException], int]] = [
         (errors.SessionNotFoundError, 3),
+        (errors.DiskFullError, DISK_FULL),
         (errors.UsageError, 2),
         (errors.OutputBusyError, 11),
         (errors.SourceError, 4),

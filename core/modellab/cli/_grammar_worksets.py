@@ -83,6 +83,18 @@ def add_worksets_commands(commands: _Group, add: _Add) -> None:
     )
     verify.add_argument("name", metavar="NAME", nargs="?", help="one workset (default: all)")
     _json(verify)
+    backends = add(
+        sub,
+        "backends",
+        help="every importer, grader, trainer, server and remote backend, by name",
+        description="List every backend the built-ins and the enabled worksets register: "
+        "importers, graders, trainers, servers and remote backends, each with its name "
+        "and workset. Each workset is asked in a child process of its own. A backend name "
+        "two worksets register is an error naming both.",
+        epilog="exit codes: 0 listed, 1 a workset could not be asked or two register the "
+        "same name (listed as problems), 2 bad arguments",
+    )
+    _json(backends)
     audit = add(sub, "audit", help="every install, consent, enable, disable and removal")
     audit.add_argument("--limit", type=int, default=200, metavar="N", help="newest N events")
     _json(audit)

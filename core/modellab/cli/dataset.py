@@ -26,6 +26,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     """Build each format's train/test files, a de-duplication report, a manifest and a card."""
     from modellab.cli._common import settings_from_args
     from modellab.datasets import BuildOptions, Filters, build_dataset
+    from modellab.gate import open_approved
     from modellab.store import Catalog
 
     settings = settings_from_args(args)
@@ -45,7 +46,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     )
     out_dir = Path(args.out).expanduser()
     with Catalog(settings.catalog_path) as catalog:
-        manifest = build_dataset(Path(args.export).expanduser(), out_dir, options, catalog=catalog)
+        export = open_approved(Path(args.export).expanduser(), catalog=catalog)
+        manifest = build_dataset(export, out_dir, options, catalog=catalog)
     if args.json:
         emit_json({"out": str(out_dir), **manifest})
         return 0

@@ -21,6 +21,7 @@ __all__ = ["HANDLERS"]
 def cmd_build(args: argparse.Namespace) -> int:
     """Build a suite from an approved export."""
     from modellab.evals import SuiteOptions, build_suite
+    from modellab.gate import open_approved
     from modellab.store import Catalog
 
     options = SuiteOptions(
@@ -33,7 +34,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     )
     out_dir = Path(args.out).expanduser()
     with Catalog(settings_from_args(args).catalog_path) as catalog:
-        suite = build_suite(Path(args.export).expanduser(), out_dir, options, catalog=catalog)
+        export = open_approved(Path(args.export).expanduser(), catalog=catalog)
+        suite = build_suite(export, out_dir, options, catalog=catalog)
     counts = suite.manifest["counts"]
     if args.json:
         emit_json({"out": str(out_dir), **suite.manifest})
@@ -103,7 +105,7 @@ def _announce(endpoint: Endpoint, suite: Any, approval: Any) -> None:
         warn(
             f"sending {len(suite.cases)} cases of suite {suite.id[:12]} to "
             f"{shown(endpoint.base_url)} (model {shown(endpoint.model)}); this leaves the "
-            f"machine. They were built from export {shown(str(approval.export_dir))}, "
+            f"machine. They were built from export {shown(str(approval.path))}, "
             f"approved at {approval.approved_at} and unchanged since (checked just now)"
         )
 
@@ -161,8 +163,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         # The gate first: a suite whose approval no longer stands is refused before any
         # workset loads or any request is made (run_suite checks again before sending).
         approval = verify_suite_approval(suite, catalog)
-        manager = build_plugin_manager(settings, worksets_for="modellab_eval")
-        graders = collect_graders(manager.hook.modellab_eval)
+        manager = build_plugin_manager(settings, worksets_for="modellab_register_graders")
+        graders = collect_graders(manager.hook.modellab_register_graders)
         store = RunStore(catalog)
         first = _run_one(args, suite, candidate, store, graders, approval)
         if baseline is None:

@@ -15,6 +15,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Export the captured sessions (or --all / --ids ...) atomically, redacted unless --raw."""
     from modellab._internal.term import Progress
     from modellab.export import write_export
+    from modellab.gate.layout import FINDINGS, MANIFEST, TRAJECTORIES
     from modellab.redact import RedactionConfig
     from modellab.store import Catalog, utc_now
 
@@ -77,12 +78,12 @@ def cmd_export(args: argparse.Namespace) -> int:
             f"Left out {empty['count']} empty session(s) (no messages, so no ATIF "
             "trajectory); they stay in the catalog."
         )
-    print("  trajectories.jsonl        ATIF, one trajectory per line")
-    print("  manifest.json             counts, sha256 of every file, sources, redaction report")
+    print(f"  {TRAJECTORIES:<26}ATIF, one trajectory per line")
+    print(f"  {MANIFEST:<26}counts, sha256 of every file, sources, redaction report")
     redaction = result.manifest["redaction"]
     if redaction is None:
         return 0
-    print("  redaction-findings.jsonl  each finding: where, which rule, value hash (no values)")
+    print(f"  {FINDINGS:<26}each finding: where, which rule, value hash (no values)")
     by_rule = ", ".join(f"{rule} {n}" for rule, n in redaction["counts_by_rule"].items())
     print(
         f"Redacted {redaction['findings']} finding(s) of {len(redaction['values'])} distinct "

@@ -143,7 +143,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 def cmd_approve(args: argparse.Namespace) -> int:
     """Approve a redacted export exactly as it is now."""
     from modellab.cli._common import settings_from_args
-    from modellab.redact import approve_export
+    from modellab.gate import approve_export
     from modellab.store import Catalog
 
     settings = settings_from_args(args)
@@ -152,15 +152,15 @@ def cmd_approve(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(
             {
-                "export_dir": str(approval.export_dir),
-                "files": approval.files,
+                "export_dir": str(approval.path),
+                "files": dict(approval.files),
                 "approved_at": approval.approved_at,
                 "approved_by": approval.approved_by,
             }
         )
     else:
         print(
-            f"Approved {approval.export_dir} ({len(approval.files)} files) at "
+            f"Approved {approval.path} ({len(approval.files)} files) at "
             f"{approval.approved_at}. Any change to these files invalidates the approval."
         )
     return 0

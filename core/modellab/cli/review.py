@@ -203,7 +203,7 @@ def _print_list(review: ExportReview) -> None:
 
 def cmd_review(args: argparse.Namespace) -> int:
     """Review an export's findings; record decisions; redact again if the allowlist changed."""
-    from modellab.redact._gate import approved_elsewhere_note
+    from modellab.gate import approved_elsewhere_note
     from modellab.review import apply_decisions, open_review
     from modellab.store import Catalog
 

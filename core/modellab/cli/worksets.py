@@ -1,6 +1,7 @@
 """``modellab worksets``: list, inspect, verify, enable, disable, remove and audit worksets.
 
-None of these import workset code: they read the catalog, entry-point metadata and the
+None of these import workset code into the core's process (``backends`` asks each workset
+in a child of its own): they read the catalog, entry-point metadata and the
 manifests shipped in installed packages. That is what lets a user disable or remove a
 workset whose code crashes on import.
 """
@@ -288,12 +289,17 @@ def cmd_enable(args: argparse.Namespace) -> int:
         record = _record(catalog, args.name)
         state = WorksetState(catalog)
         if enable:
-            status, _found, problem = _status(state, record)
+            status, found, problem = _status(state, record)
             if status in {"broken", "needs consent", "tampered"}:
                 raise ConsentError(
                     f"workset {record.name} cannot be enabled: {problem}",
                     hint=f"reinstall it: modellab worksets install {record.name}",
                 )
+            if found is not None and found.manifest is not None:
+                from modellab.worksets._install import check_enable_clashes
+
+                # What install refused must not come back by enabling (issue 12, item 6).
+                check_enable_clashes(state, found.manifest, core_commands())
         state.set_enabled(record.name, enable)
         refresh_command_index(settings, catalog, core_commands())
     print(shown(f"{'Enabled' if enable else 'Disabled'} {record.name} {record.version}."))
@@ -315,6 +321,13 @@ def cmd_remove(args: argparse.Namespace) -> int:
         refresh_command_index(settings, catalog, core_commands())
         location = Path(record.location)
         shutil.rmtree(location, ignore_errors=True)
+        # Its data folder (kept across upgrades, beside the versions) goes with it; a link
+        # put there is removed, never followed.
+        data = location.parent / "data"
+        if data.is_symlink() or data.is_file():
+            data.unlink()
+        elif data.is_dir():
+            shutil.rmtree(data, ignore_errors=True)
         with contextlib.suppress(OSError):
             location.parent.rmdir()  # the workset's folder, once no version is left
         state.forget(record.name)
@@ -378,8 +391,16 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.json:
         emit_json([{"at": at, "action": action, **details} for at, action, details in entries])
         return 0
+    from modellab.worksets._egress import describe as describe_egress
+
     rows = [
-        (at[:19].replace("T", " "), action, " ".join(f"{k}={v}" for k, v in details.items()))
+        (
+            at[:19].replace("T", " "),
+            action,
+            describe_egress(details)
+            if action == "workset-egress"
+            else " ".join(f"{k}={v}" for k, v in details.items()),
+        )
         for at, action, details in entries
     ]
     print(
@@ -530,17 +551,11 @@ def cmd_add_registry(args: argparse.Namespace) -> int:
 
 
 def cmd_workset_command(args: argparse.Namespace) -> int:
-    """Run a command an enabled workset adds (importing that workset only)."""
-    import subprocess
-    import sys
-
-    import pluggy
-
+    """Run a command an enabled workset adds, in that workset's own child process."""
     from modellab.errors import ConsentError
-    from modellab.plugins import build_plugin_manager
     from modellab.store import Catalog
     from modellab.worksets import active_worksets
-    from modellab.worksets._loader import load_worksets
+    from modellab.worksets._child import run_workset_child, target_of
 
     settings = settings_from_args(args)
     with Catalog(settings.catalog_path) as catalog:
@@ -551,37 +566,59 @@ def cmd_workset_command(args: argparse.Namespace) -> int:
             f"workset {args.workset} is not active: {problems.get(args.workset, 'not enabled')}",
             hint="see 'modellab worksets list'",
         )
+    target = target_of(chosen[0])
     argv = list(args.workset_argv)
-    if chosen[0].record.isolation == "venv":
-        from modellab.worksets._sandbox import confine, record_unconfined
+    host = ["--declares", ",".join(target.implements), args.workset, args.workset_command]
+    # The child shares this terminal; where this process has none to share (its streams
+    # are in-memory, as when a caller runs the CLI in-process), its output is copied.
+    capture = not (_real_stream(sys.stdout) and _real_stream(sys.stderr))
+    # The command reads the catalog through its settings: it alone gets MODELLAB_HOME.
+    with run_workset_child(
+        target,
+        [*host, *argv],
+        settings,
+        call=args.workset_command,
+        needs_home=True,
+        command=args.workset_command,
+        command_argv=argv,
+        capture=capture,
+    ) as process:
+        if capture:
+            out, err = process.communicate()
+            sys.stdout.write(out.decode(errors="replace"))
+            sys.stderr.write(err.decode(errors="replace"))
+        return process.wait()
 
-        python = Path(chosen[0].record.location) / "venv" / "bin" / "python"
-        host = [str(python), "-m", "modellab.worksets._host", args.workset, args.workset_command]
-        # A workset that declares no network runs in a child the OS cuts off from it (and
-        # one whose manifest could not be read, which should never be active, is too).
-        manifest = chosen[0].found.manifest
-        no_network = manifest is None or not manifest.privacy.network_egress
-        command, unenforced = confine([*host, *argv], declares_no_network=no_network)
-        if unenforced:
-            record_unconfined(settings, args.workset, args.workset_command, unenforced)
-        return subprocess.run(command, check=False).returncode
-    manager: pluggy.PluginManager = build_plugin_manager(settings)
-    # Already checked above: load just this one, without a second pass over the catalog.
-    failed = load_worksets(manager, chosen, hook="modellab_run_command")
-    if args.workset in failed:
-        problem = shown(failed[args.workset], lines=True)
-        print(f"modellab: error: workset {args.workset}: {problem}", file=sys.stderr)
-        return 1
-    code = manager.hook.modellab_run_command(
-        command=args.workset_command, argv=argv, settings=settings
-    )
-    if code is None:
-        print(
-            f"modellab: error: {args.workset} did not handle {args.workset_command}",
-            file=sys.stderr,
+
+def _real_stream(stream: TextIO) -> bool:
+    """Whether ``stream`` has a file descriptor a child can inherit."""
+    try:
+        stream.flush()
+        return stream.fileno() >= 0
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def cmd_backends(args: argparse.Namespace) -> int:
+    """Every importer, grader, trainer, server and remote backend, by name and workset."""
+    from modellab._internal.term import render_table
+    from modellab.worksets._backends import list_backends
+
+    settings = settings_from_args(args)
+    rows, problems = list_backends(settings)
+    if args.json:
+        emit_json(
+            {
+                "backends": [row.to_json() for row in rows],
+                "problems": [{"workset": k, "problem": v} for k, v in sorted(problems.items())],
+            }
         )
-        return 1
-    return int(code)
+        return 1 if problems else 0
+    table = [(r.kind, r.name, r.workset, r.summary) for r in rows]  # cells shown escaped
+    print(render_table(("kind", "name", "workset", "summary"), table, max_width=70))
+    for name, problem in sorted(problems.items()):
+        print(shown(f"modellab: workset {name}: {problem}", lines=True), file=sys.stderr)
+    return 1 if problems else 0
 
 
 HANDLERS = {
@@ -593,6 +630,7 @@ HANDLERS = {
     "disable": cmd_enable,
     "remove": cmd_remove,
     "audit": cmd_audit,
+    "backends": cmd_backends,
     "verify": cmd_verify,
     "add-registry": cmd_add_registry,
 }

@@ -1,7 +1,9 @@
 """Training datasets built from approved exports: SFT, preference and unpaired rows in
 several layouts, grouped or time-ordered splits, de-duplication, token counts and a card.
 
-Only :func:`build_dataset` reads an export, and it passes the redaction gate first.
+:func:`build_dataset` reads an export only through the gate's
+:class:`~modellab.gate.ApprovedExport`; :func:`verify_dataset` checks, before a dataset is
+used, that the approval it was built from still stands.
 """
 
 from modellab.datasets._build import OUTPUT_FILES, BuildOptions, build_dataset
@@ -9,6 +11,7 @@ from modellab.datasets._excluded import SESSION_REASONS, describe_exclusions
 from modellab.datasets._formats import FORMATS, Format
 from modellab.datasets._select import MODES, Filters, Mode
 from modellab.datasets._split import SPLITS, SplitMethod
+from modellab.datasets._verify import verify_dataset
 
 __all__ = [
     "FORMATS",
@@ -23,4 +26,5 @@ __all__ = [
     "SplitMethod",
     "build_dataset",
     "describe_exclusions",
+    "verify_dataset",
 ]

@@ -1,10 +1,15 @@
 """``modellab dataset build``: from an approved export to train/test files and a card.
 
-The export must pass :func:`modellab.plugins.require_approved` before anything is read:
-training data is data leaving the review, so it gets the same gate as an upload. The
-export is read twice and never held: a planning pass keeps small per-row facts (hashes,
-MinHash signatures, start times) from which de-duplication and the split are decided,
-then a writing pass renders the rows again and streams them out. Every output file is
+The caller opens the export through the gate (:func:`modellab.gate.open_approved`) and
+hands over the :class:`~modellab.gate.ApprovedExport`, never a path: training data is data
+leaving the review, so it gets the same gate as an upload. The manifest records the
+approval the dataset was built from (``approval``), and the catalog records the build, so
+that whatever uses the dataset later checks that approval still stands
+(:func:`modellab.datasets.verify_dataset`).
+
+The export is read twice and never held: a planning pass keeps small per-row facts
+(hashes, MinHash signatures, start times) from which de-duplication and the split are
+decided, then a writing pass renders the rows again and streams them out. Every output file is
 written atomically, and ``manifest.json`` is written last, so a folder with a manifest is
 a finished build. Nothing in the output depends on the time or the output path, so the
 same export, options and seed give byte-identical files.
@@ -41,19 +46,26 @@ from modellab.datasets._formats import (
 from modellab.datasets._plan import Plan, plan_build
 from modellab.datasets._preference import SKIP_REASONS
 from modellab.datasets._select import Filters
-from modellab.datasets._source import iter_sessions, open_export
+from modellab.datasets._source import iter_sessions
 from modellab.datasets._split import TASK_THRESHOLD, SplitMethod, group_sessions, split_sessions
 from modellab.datasets._stats import TokenCounter
 from modellab.datasets._write import FormatOutput, Wanted, write_rows
 from modellab.errors import ExportError, UsageError
-from modellab.plugins import require_approved
+from modellab.gate import ApprovedExport
+from modellab.gate.layout import FINDINGS
+from modellab.gate.layout import MANIFEST as EXPORT_MANIFEST
 from modellab.store import Catalog
 
-__all__ = ["OUTPUT_FILES", "BuildOptions", "build_dataset"]
+__all__ = ["BUILD_ACTION", "DATASET_MANIFEST", "OUTPUT_FILES", "BuildOptions", "build_dataset"]
+
+#: The dataset's own manifest (not the export's): written last, so its presence means done.
+DATASET_MANIFEST = "manifest.json"
+#: The catalog's audit-log action recording a build: which manifest, from which approval.
+BUILD_ACTION = "dataset_build"
 
 #: The files every build writes at the top of its folder, beside one folder per format
 #: (``<format>/train.jsonl``, ``<format>/test.jsonl``); the manifest is written last.
-OUTPUT_FILES = ("dedup-report.json", "README.md", "manifest.json")
+OUTPUT_FILES = ("dedup-report.json", "README.md", DATASET_MANIFEST)
 LLAMA_FACTORY_INFO = "llama-factory/dataset_info.json"
 #: Where ``trl-sft`` rows were written before every format had its own folder: a
 #: ``--force`` build over such a folder removes them.
@@ -164,7 +176,7 @@ def _active(plan: Plan, kept: Mapping[int, list[int]], formats: tuple[Format, ..
 def _previous_files(out_dir: Path) -> set[str]:
     """The output files an earlier build's manifest lists (inside ``out_dir`` only)."""
     try:
-        listed = jsonio.loads((out_dir / "manifest.json").read_bytes()).get("files", {})
+        listed = jsonio.loads((out_dir / DATASET_MANIFEST).read_bytes()).get("files", {})
     except (OSError, jsonio.JSONError, AttributeError):
         return set()
     if not isinstance(listed, dict):
@@ -185,7 +197,7 @@ def _clear_stale(out_dir: Path, formats: tuple[Format, ...]) -> None:
     """
     stale = _previous_files(out_dir) | set(_OLD_LAYOUT) | {LLAMA_FACTORY_INFO}
     stale |= {relative for name in FORMATS for relative in format_files(name).values()}
-    (out_dir / "manifest.json").unlink(missing_ok=True)
+    (out_dir / DATASET_MANIFEST).unlink(missing_ok=True)
     keep = {relative for name in formats for relative in format_files(name).values()}
     keep |= set(OUTPUT_FILES) | ({LLAMA_FACTORY_INFO} if "llama-factory" in formats else set())
     for relative in sorted(stale - keep):
@@ -222,15 +234,19 @@ def _format_entry(name: Format, output: FormatOutput, plan: Plan, method: str) -
 
 
 def build_dataset(
-    export_dir: Path, out_dir: Path, options: BuildOptions, *, catalog: Catalog
+    export: ApprovedExport, out_dir: Path, options: BuildOptions, *, catalog: Catalog
 ) -> dict[str, Any]:
-    """Build the dataset into ``out_dir`` and return its manifest.
+    """Build the dataset from ``export`` into ``out_dir`` and return its manifest.
+
+    ``export`` is what :func:`modellab.gate.open_approved` returned; every byte read through
+    it is checked against the approval, and the approval must still be this catalog's when
+    the manifest is written.
 
     ``out_dir`` is claimed first (:func:`modellab._internal.files.claim_output`): never the
     lab's home, a registry or the export itself, replaced with ``--force`` only when an
     earlier dataset wrote it, and locked against a second writer during the build.
 
-    :raises GateError: the export is not approved, changed since, or not redacted.
+    :raises GateError: the export changed, or its approval was replaced, during the build.
     :raises UsageError: bad options, an output folder in the way, or no row selected.
     :raises OutputBusyError: another command is writing ``out_dir``.
     :raises CorruptSourceError: an export file cannot be read.
@@ -241,22 +257,20 @@ def build_dataset(
         kind="dataset",
         force=options.force,
         catalog=catalog,
-        sources=[(export_dir, "the export being read")],
+        sources=[(export.path, "the export being read")],
     ):
-        return _build_dataset(export_dir, out_dir, options, catalog=catalog)
+        return _build_dataset(export, out_dir, options, catalog=catalog)
 
 
 def _build_dataset(
-    export_dir: Path, out_dir: Path, options: BuildOptions, *, catalog: Catalog
+    export: ApprovedExport, out_dir: Path, options: BuildOptions, *, catalog: Catalog
 ) -> dict[str, Any]:
     """Build the dataset into ``out_dir``, claimed by :func:`build_dataset`."""
-    approval = require_approved(export_dir, catalog=catalog)
     system_prompt = _check(options, out_dir)
     counter = TokenCounter(options.tokenizer_file)
-    source = open_export(approval.export_dir, approval.files)
     formats = options.formats
     plan = plan_build(
-        iter_sessions(source), options.filters, formats=formats, system_prompt=system_prompt
+        iter_sessions(export), options.filters, formats=formats, system_prompt=system_prompt
     )
     ids = [s.id for s in plan.sessions]
     deduped = deduplicate(plan.rows, ids) if plan.rows else DedupResult([])
@@ -276,7 +290,7 @@ def _build_dataset(
             {"excluded": excluded, "filters": _filters(options, system_prompt), "formats": {}}
         )
         raise UsageError(
-            f"{export_dir}: no rows match --from {options.filters.mode}, the filters and "
+            f"{export.path}: no rows match --from {options.filters.mode}, the filters and "
             f"--format {','.join(formats)}" + (f" ({'; '.join(why)})" if why else ""),
             hint="try --from all, or fewer --label/--outcome filters",
         )
@@ -298,7 +312,7 @@ def _build_dataset(
             private_dir(out_dir / folder)
         rows_kept = {k: frozenset(v) for k, v in kept.items()}
         wanted = Wanted(options.filters, formats, system_prompt, rows_kept, split.test)
-        outputs = write_rows(iter_sessions(source), out_dir, wanted, counter)
+        outputs = write_rows(iter_sessions(export), out_dir, wanted, counter)
     except OSError as exc:
         raise ExportError(f"{out_dir}: could not write the dataset ({exc})") from exc
 
@@ -322,19 +336,20 @@ def _build_dataset(
         },
         "primary_format": formats[0],
         "source": {
-            "path": str(approval.export_dir),
-            "manifest_sha256": source.manifest_sha256,
-            "files": source.file_sha256,
-            "redaction_report_sha256": source.redaction_report_sha256,
-            "approved_at": approval.approved_at,
-            "approved_by": approval.approved_by,
-            # Which catalog's approval this is: a later command that sends the dataset
-            # must find this approval standing in its own catalog (none sends one yet).
-            "catalog_id": catalog.catalog_id,
+            "path": str(export.path),
+            "manifest_sha256": export.files[EXPORT_MANIFEST],
+            "files": dict(sorted(export.files.items())),
+            "redaction_report_sha256": export.files.get(FINDINGS),
+            "approved_at": export.approved_at,
+            "approved_by": export.approved_by,
+            "catalog_id": export.catalog_id,
             "sessions": plan.sessions_in_export,
             "sessions_passing_filters": len(plan.sessions),
             "sessions_used": len(written),
         },
+        # The approval this dataset was built from: whatever uses the dataset (training,
+        # an upload) must find it standing in its own catalog (verify_dataset).
+        "approval": export.record(),
         "filters": _filters(options, system_prompt),
         "excluded": exclusions(plan, kept, written, formats, options.filters.mode, dropped=dropped),
         "split": {
@@ -373,10 +388,33 @@ def _build_dataset(
     files = {name: sha for o in outputs.values() for name, sha in o.files.items()}
     files.update({name: _sha256(data) for name, data in contents.items()})
     manifest["files"] = dict(sorted(files.items()))
-    contents["manifest.json"] = _json(manifest)
+    contents[DATASET_MANIFEST] = _json(manifest)
+    # The moment of writing: every byte read above was checked against the approved sha256s;
+    # the approval itself must still be the one this catalog holds (not replaced since).
+    export.still_standing(catalog)
     try:
         for name, data in contents.items():
             atomic_write_bytes(out_dir / name, data)
     except OSError as exc:
         raise ExportError(f"{out_dir}: could not write the dataset ({exc})") from exc
+    _record_build(catalog, out_dir, export, contents[DATASET_MANIFEST])
     return manifest
+
+
+def _record_build(catalog: Catalog, out_dir: Path, export: ApprovedExport, manifest: bytes) -> None:
+    """Remember in the catalog which manifest this build wrote, from which approval.
+
+    The dataset folder can be edited by anyone; this record cannot be from there, so a
+    manifest edited to name another approved export is not one this catalog built.
+    """
+    with catalog.transaction() as db:
+        catalog.audit(
+            db,
+            BUILD_ACTION,
+            {
+                "out_dir": str(out_dir.resolve()),
+                "manifest_sha256": _sha256(manifest),
+                "export_dir": str(export.path),
+                "files_sha256": export.fingerprint,
+            },
+        )

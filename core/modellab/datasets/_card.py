@@ -152,7 +152,9 @@ and approved (`modellab redact approve`). Each format below is written to its ow
 - export: `{source["path"]}`
 - export manifest sha256: `{source["manifest_sha256"]}`
 - redaction report sha256 (`redaction-findings.jsonl`): `{source["redaction_report_sha256"]}`
-- approved at {source["approved_at"]} by {source["approved_by"]}
+- approved at {source["approved_at"]} by {source["approved_by"]}; approval fingerprint
+  `{manifest["approval"]["files_sha256"]}` (catalog `{manifest["approval"]["catalog_id"][:12]}`),
+  checked again before the dataset is used
 
 `manifest.json` beside this card lists the sha256 of every export file.
 

@@ -6,7 +6,9 @@ both answered in text). A case's score is the ``decision`` grade times the mean 
 grades that applied: calling a tool when the agent should have answered, or the reverse, is
 wrong however well-formed the call. A case *passes* when every grade that applied is 1.
 
-Worksets add graders (execution-based ones, say) through the ``modellab_eval`` hook.
+Worksets add graders (execution-based ones, say) through the ``modellab_register_graders``
+hook: each answers in the workset's own child process, cases and actions in as JSON,
+grades out as JSON (:class:`RegisteredGrader`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = [
     "CaseGrade",
     "Grade",
     "Grader",
+    "RegisteredGrader",
     "collect_graders",
     "grade_case",
 ]
@@ -285,24 +288,67 @@ def grade_case(case: EvalCase, action: Action, graders: Sequence[Grader]) -> Cas
     return CaseGrade(grades=grades, score=round(score, 6), passed=passed)
 
 
-def collect_graders(hook_caller: Callable[..., Any] | None) -> list[Grader]:
-    """The built-in graders, then every grader worksets register through ``modellab_eval``.
+class RegisteredGrader:
+    """A grader registered through ``modellab_register_graders``: a descriptor and a handler.
 
-    A grader whose name is taken is refused with an error naming it: two graders writing
-    the same grade would make reports ambiguous.
+    The handler takes a :class:`~modellab.plugins.hookspecs.GradeRequest` (cases and
+    actions as JSON) and returns a :class:`~modellab.plugins.hookspecs.GradeResult`; for a
+    workset it runs in the workset's child, which serves the whole eval run.
+    """
+
+    def __init__(self, name: str, summary: str, handler: Callable[[Any], Any]) -> None:
+        self.name = name
+        self.summary = summary
+        self.handler = handler
+        #: Which workset registered it (for errors), when the handler says.
+        self.workset: str = str(getattr(handler, "workset", "a plugin"))
+
+    def grade_many(self, pairs: Sequence[tuple[EvalCase, Action]]) -> list[Grade | None]:
+        """Grade every ``(case, action)`` in one call."""
+        from modellab.errors import EvalError
+        from modellab.plugins.hookspecs import CaseToGrade, GradeRequest, GradeResult
+
+        items = [CaseToGrade(case=c.to_json(), action=a.to_json()) for c, a in pairs]
+        got = self.handler(GradeRequest(grader=self.name, items=items))
+        result = got if isinstance(got, GradeResult) else GradeResult.model_validate(got)
+        if len(result.grades) != len(items):
+            raise EvalError(
+                f"grader {self.name} ({self.workset}) answered {len(result.grades)} grades "
+                f"for {len(items)} cases"
+            )
+        return [None if g is None else Grade(self.name, g.score, g.reason) for g in result.grades]
+
+    def grade(self, case: EvalCase, action: Action) -> Grade | None:
+        """Grade one case (one call to the handler)."""
+        return self.grade_many([(case, action)])[0]
+
+
+def collect_graders(hook_caller: Callable[..., Any] | None) -> list[Grader]:
+    """The built-in graders, then every grader registered through
+    ``modellab_register_graders`` (``hook_caller`` is that hook of a plugin manager).
+
+    A grader whose name is taken is refused with an error naming both owners: two graders
+    writing the same grade would make reports ambiguous.
     """
     from modellab.errors import EvalError
+    from modellab.plugins.hookspecs import GraderDescriptor
 
     graders: list[Grader] = list(BUILTIN_GRADERS)
-    names = {g.name for g in graders}
+    owners = {g.name: "the built-in graders" for g in graders}
 
-    def register(grader: Grader) -> None:
-        name = getattr(grader, "name", None)
-        if not isinstance(name, str) or not callable(getattr(grader, "grade", None)):
-            raise EvalError(f"grader {grader!r} has no 'name' string or 'grade' method")
-        if name in names:
-            raise EvalError(f"grader name {name!r} is registered twice")
-        names.add(name)
+    def register(descriptor: object, handler: Callable[[Any], Any]) -> None:
+        # Plain data from a workset's child or a model from an in-process plugin.
+        if not isinstance(descriptor, GraderDescriptor):
+            descriptor = GraderDescriptor.model_validate(descriptor)
+        if not callable(handler):
+            raise EvalError(f"grader {descriptor.name!r} has no handler")
+        grader = RegisteredGrader(descriptor.name, descriptor.summary, handler)
+        if descriptor.name in owners:
+            raise EvalError(
+                f"grader name {descriptor.name!r} is registered by both "
+                f"{owners[descriptor.name]} and {grader.workset}"
+            )
+        owners[descriptor.name] = grader.workset
         graders.append(grader)
 
     if hook_caller is not None:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from modellab.errors import EvalError
+from modellab._internal.files import disk_full
+from modellab.errors import DiskFullError, EvalError
 from modellab.evals._endpoints import Endpoint
 from modellab.store import Catalog, utc_now
 
@@ -179,7 +180,22 @@ class RunStore:
         return {row[0] for row in rows}
 
     def record(self, run_id: str, result: CaseResult) -> None:
-        """Commit one case's result (a case is never recorded twice)."""
+        """Commit one case's result (a case is never recorded twice).
+
+        :raises DiskFullError: the catalog's disk is full; the results recorded before are
+            kept, and running the same command again resumes from them.
+        """
+        try:
+            self._record(run_id, result)
+        except DiskFullError as exc:
+            kept = len(self.answered(run_id))
+            raise disk_full(
+                exc.path,
+                f"eval run {run_id} kept the {kept} answer(s) recorded before the disk "
+                "filled; the same command resumes it without sending those cases again",
+            ) from exc
+
+    def _record(self, run_id: str, result: CaseResult) -> None:
         with self.catalog.transaction() as db:
             db.execute(
                 "INSERT INTO eval_results (run_id, case_id, session_id, status, action, error, "
@@ -204,7 +220,23 @@ class RunStore:
             )
 
     def finish(self, run_id: str, *, complete: bool) -> None:
-        """Mark the run finished, or incomplete (to be resumed)."""
+        """Mark the run finished, or incomplete (to be resumed).
+
+        On a full disk an incomplete run stays marked "running", which resumes the same
+        way, so the error that stopped it (a full disk, often) is the one reported.
+        """
+        try:
+            self._finish(run_id, complete=complete)
+        except DiskFullError as exc:
+            if not complete:
+                return
+            raise disk_full(
+                exc.path,
+                f"eval run {run_id} kept all {len(self.answered(run_id))} answers but could "
+                "not be marked finished; the same command finishes it without sending any case",
+            ) from exc
+
+    def _finish(self, run_id: str, *, complete: bool) -> None:
         with self.catalog.transaction() as db:
             db.execute(
                 "UPDATE eval_runs SET status = ?, finished_at = ? WHERE id = ?",

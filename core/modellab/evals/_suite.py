@@ -7,13 +7,13 @@ and what it did next (the recorded :class:`~modellab.evals.Action`). A suite is 
 * ``suite.json``: how it was built, and the export's hashes. The suite's id is the sha256 of
   ``cases.jsonl``, so two suites with the same id hold the same cases byte for byte.
 
-Suites are built only from exports that pass the gate
-(:func:`modellab.redact.require_approved`): cases are sent to model endpoints, which may
-be hosted, so they get the same gate as any upload. A suite records the approval it was
-built from (``suite.json``'s ``approval``: the export, when it was approved, by which
-catalog, and the approved files' sha256), and :func:`verify_suite_approval` checks, at the
-moment of sending, that this approval still stands in this catalog and the export's files
-are still the approved ones.
+Suites are built only from an :class:`~modellab.gate.ApprovedExport` (what
+:func:`modellab.gate.open_approved` returns), never from a path: cases are sent to model
+endpoints, which may be hosted, so they get the same gate as any upload. A suite records
+the approval it was built from (``suite.json``'s ``approval``: the export, when it was
+approved, by which catalog, and the approved files' sha256), and
+:func:`verify_suite_approval` checks, at the moment of sending, that this catalog built the
+suite and that this approval still stands (:func:`modellab.gate.verify_built_from`).
 """
 
 from __future__ import annotations
@@ -32,10 +32,12 @@ from modellab._internal.files import (
     private_dir,
     write_output_marker,
 )
-from modellab.datasets._source import ExportSource, iter_sessions, open_export
+from modellab.datasets._source import iter_sessions
 from modellab.datasets._stats import CHARS_PER_TOKEN
-from modellab.errors import EvalError, UsageError
+from modellab.errors import EvalError, NotApprovedError, UsageError
 from modellab.evals._actions import Action
+from modellab.gate import ApprovedExport, verify_built_from
+from modellab.gate.layout import FINDINGS, MANIFEST
 from modellab.traces import Session
 
 __all__ = [
@@ -279,14 +281,21 @@ def _sample(cases: list[EvalCase], limit: int | None, seed: int) -> list[EvalCas
     return [case for case in cases if case.id in chosen]
 
 
-def build_suite(export_dir: Path, out_dir: Path, options: SuiteOptions, *, catalog: Any) -> Suite:
+def build_suite(
+    export: ApprovedExport, out_dir: Path, options: SuiteOptions, *, catalog: Any
+) -> Suite:
     """Build a suite from an approved export and record it in the catalog.
+
+    ``export`` is what :func:`modellab.gate.open_approved` returned; every byte read through
+    it is checked against the approval, and the approval must still be this catalog's when
+    the suite is written.
 
     ``out_dir`` is claimed first (:func:`modellab._internal.files.claim_output`): never the
     lab's home, a registry or the export itself, replaced with ``--force`` only when an
     earlier suite wrote it, and locked against a second writer while the suite is built.
 
-    :raises modellab.errors.GateError: the export was not reviewed and approved.
+    :raises modellab.errors.GateError: the export changed, or its approval was replaced,
+        while the suite was built.
     :raises modellab.errors.UsageError: bad options, or an ``out_dir`` that may not be used.
     :raises modellab.errors.OutputBusyError: another command is writing ``out_dir``.
     """
@@ -295,26 +304,24 @@ def build_suite(export_dir: Path, out_dir: Path, options: SuiteOptions, *, catal
         kind="suite",
         force=options.force,
         catalog=catalog,
-        sources=[(export_dir, "the export being read")],
+        sources=[(export.path, "the export being read")],
     ):
-        return _build_suite(export_dir, out_dir, options, catalog=catalog)
+        return _build_suite(export, out_dir, options, catalog=catalog)
 
 
-def _build_suite(export_dir: Path, out_dir: Path, options: SuiteOptions, *, catalog: Any) -> Suite:
+def _build_suite(
+    export: ApprovedExport, out_dir: Path, options: SuiteOptions, *, catalog: Any
+) -> Suite:
     """Build the suite into ``out_dir``, claimed by :func:`build_suite`."""
-    from modellab.redact import require_approved
-
     if options.max_context_tokens is not None and options.max_context_tokens < 64:
         raise UsageError(f"--max-context-tokens: {options.max_context_tokens} is below 64")
     if options.max_cases is not None and options.max_cases < 1:
         raise UsageError(f"--max-cases: {options.max_cases} must be at least 1")
-    approval = require_approved(export_dir, catalog=catalog)
-    # Read through the dataset reader: one trajectory at a time, and refused if the bytes
-    # are not the approved ones.
-    source = open_export(export_dir.resolve(), approval.files)
+    # One trajectory at a time, through the gate's reader: refused if the bytes are not the
+    # approved ones.
     cases: list[EvalCase] = []
     sessions = skipped = 0
-    for record in iter_sessions(source):
+    for record in iter_sessions(export):
         if not _wanted(record.session, options):
             skipped += 1
             continue
@@ -323,7 +330,7 @@ def _build_suite(export_dir: Path, out_dir: Path, options: SuiteOptions, *, cata
     cases = _sample(cases, options.max_cases, options.seed)
     if not cases:
         raise EvalError(
-            f"{export_dir}: no decision point to replay ({sessions} sessions chosen, "
+            f"{export.path}: no decision point to replay ({sessions} sessions chosen, "
             f"{skipped} left out by the filters)",
             hint="check --outcome/--label, or export sessions in which the agent acted",
         )
@@ -332,17 +339,11 @@ def _build_suite(export_dir: Path, out_dir: Path, options: SuiteOptions, *, cata
         for case in cases
     )
     suite_id = hashlib.sha256(body).hexdigest()
-    manifest = _manifest(source, suite_id, cases, sessions, skipped, options)
-    manifest["approval"] = {
-        "export_dir": str(approval.export_dir),
-        "approved_at": approval.approved_at,
-        "catalog_id": catalog.catalog_id,
-        "files_sha256": _files_digest(approval.files),
-        "files": dict(sorted(approval.files.items())),
-    }
+    manifest = _manifest(export, suite_id, cases, sessions, skipped, options)
+    manifest["approval"] = export.record()
     # The moment of writing: every byte read above was checked against the approved sha256s;
     # the approval itself must still be the one this catalog holds (not replaced since).
-    _still_standing(catalog, approval)
+    export.still_standing(catalog)
     private_dir(out_dir)  # suites hold session data: private, as exports and datasets are
     write_output_marker(out_dir, "suite")  # first: a suite cut short is still ours
     atomic_write_bytes(out_dir / CASES_FILE, body)
@@ -355,7 +356,7 @@ def _build_suite(export_dir: Path, out_dir: Path, options: SuiteOptions, *, cata
 
 
 def _manifest(
-    source: ExportSource,
+    export: ApprovedExport,
     suite_id: str,
     cases: Sequence[EvalCase],
     sessions: int,
@@ -369,9 +370,9 @@ def _manifest(
         "suite_id": suite_id,
         "format": "modellab-eval-suite/1",
         "export": {
-            "path": str(source.path),
-            "manifest_sha256": source.manifest_sha256,
-            "redaction_report_sha256": source.redaction_report_sha256,
+            "path": str(export.path),
+            "manifest_sha256": export.files[MANIFEST],
+            "redaction_report_sha256": export.files.get(FINDINGS),
         },
         "options": {
             "outcomes": list(options.outcomes),
@@ -410,99 +411,45 @@ def _record(catalog: Any, out_dir: Path, manifest: Mapping[str, Any]) -> None:
         )
 
 
-def _still_standing(catalog: Any, approval: Any) -> None:
-    from modellab.errors import StaleApprovalError
-
-    latest = catalog.latest_approval(approval.export_dir)
-    if latest is None or latest[0] != approval.files:
-        raise StaleApprovalError(
-            approval.export_dir,
-            "its approval was replaced or withdrawn while the suite was being built",
-            hint="build the suite again",
-        )
-
-
-def _files_digest(files: Mapping[str, str]) -> str:
-    """One sha256 over an approval's files and their sha256s."""
-    return hashlib.sha256(
-        json.dumps(dict(files), sort_keys=True, separators=(",", ":")).encode()
-    ).hexdigest()
-
-
-def verify_suite_approval(suite: Suite, catalog: Any) -> Any:
+def verify_suite_approval(suite: Suite, catalog: Any) -> ApprovedExport:
     """The gate at the moment of use: the approval ``suite`` was built from still stands.
 
-    Checks that the suite records an approval, that it was built in this catalog (the
-    catalog's record of the suite, not ``suite.json`` alone, names the export), that the
-    export passes the gate now (redacted, approved here, files unchanged) and that the
-    approval standing now covers the very files the suite was built from.
+    Checks that this catalog built the suite from the export its ``suite.json`` names (the
+    catalog's record of the suite, not ``suite.json`` alone), then that the approval it
+    records still stands (:func:`modellab.gate.verify_built_from`: this catalog's, the
+    export redacted, approved here, unchanged, and approved for the very files the suite
+    was built from).
 
-    Returns the :class:`~modellab.redact.Approval` that stands.
+    Returns the :class:`~modellab.gate.ApprovedExport` that stands.
 
     :raises modellab.errors.GateError: any of these fails; nothing may be sent.
     """
-    from modellab.errors import NotApprovedError, StaleApprovalError
-    from modellab.redact import require_approved
-
     rebuild = "build the suite again here: 'modellab eval build EXPORT --out DIR'"
     record = suite.manifest.get("approval")
-    fields = ("export_dir", "approved_at", "catalog_id", "files_sha256")
-    if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in fields):
-        raise NotApprovedError(
-            suite.path,
-            "this suite records no approval it was built from (built by hand, or by an "
-            "older Model Lab), so nothing says its cases passed the gate",
-            hint=rebuild,
+    # The catalog check only for a record that names this catalog: another home's suite
+    # gets the clearer "another Model Lab home" refusal from the gate.
+    if isinstance(record, dict) and record.get("catalog_id") == catalog.catalog_id:
+        export_dir = Path(str(record.get("export_dir")))
+        rows = catalog.query(
+            "SELECT export_dir, export_manifest_sha256 FROM eval_suites WHERE id = ?",
+            (suite.id,),
         )
-    export_dir = Path(record["export_dir"])
-    if record["catalog_id"] != catalog.catalog_id:
-        raise NotApprovedError(
-            suite.path,
-            f"built from export {export_dir} under another Model Lab home (catalog "
-            f"{record['catalog_id'][:12]}), not this one (catalog {catalog.catalog_id[:12]}); "
-            "approvals are per catalog",
-            hint=rebuild,
-        )
-    rows = catalog.query(
-        "SELECT export_dir, export_manifest_sha256 FROM eval_suites WHERE id = ?", (suite.id,)
-    )
-    if not rows or Path(rows[0][0]) != export_dir:
-        raise NotApprovedError(
-            suite.path,
-            f"this catalog never built this suite from export {export_dir} (it was copied "
-            "in, or its suite.json was edited), so no approval here covers it",
-            hint=rebuild,
-        )
-    manifest_sha256 = rows[0][1]
-    if not export_dir.is_dir():
-        raise NotApprovedError(
-            export_dir,
-            f"the export suite {suite.path} was built from is gone (moved or deleted); an "
-            "approval is bound to its folder, so nothing approves these cases now",
-            hint=f"put the export back at {export_dir}, or build the suite again",
-        )
-    approval = require_approved(export_dir, catalog=catalog)
-    files_now = _files_digest(approval.files)
-    if files_now != record["files_sha256"] or (
-        approval.files.get("manifest.json") != manifest_sha256
-    ):
-        built = record.get("files")
-        changed = (
-            sorted(
-                name
-                for name in built.keys() | approval.files.keys()
-                if built.get(name) != approval.files.get(name)
+        if not rows or Path(rows[0][0]) != export_dir:
+            raise NotApprovedError(
+                suite.path,
+                f"this catalog never built this suite from export {export_dir} (it was "
+                "copied in, or its suite.json was edited), so no approval here covers it",
+                hint=rebuild,
             )
-            if isinstance(built, dict)
-            else []
-        )
-        listed = (
-            f" ({', '.join(changed[:5])}{', …' if len(changed) > 5 else ''})" if changed else ""
-        )
-        raise StaleApprovalError(
-            export_dir,
-            f"approved now (at {approval.approved_at}) for other files than the suite "
-            f"{suite.path} was built from{listed}; its cases are not what was approved",
+        built_manifest = rows[0][1]
+    else:
+        built_manifest = None
+    approval = verify_built_from(record, catalog, built=suite.path, kind="suite", rebuild=rebuild)
+    if built_manifest is not None and approval.files.get(MANIFEST) != built_manifest:
+        raise NotApprovedError(
+            suite.path,
+            f"this catalog built this suite from another {MANIFEST} than the one approved "
+            f"now at {approval.path}",
             hint=rebuild,
         )
     return approval

@@ -13,11 +13,10 @@ from collections import Counter
 from typing import IO, Any
 
 from modellab.export._redaction import RenderedSession
+from modellab.gate.layout import FINDINGS
 from modellab.redact import RedactionConfig
 
-__all__ = ["FINDINGS", "RedactionReport"]
-
-FINDINGS = "redaction-findings.jsonl"
+__all__ = ["RedactionReport"]
 
 
 class RedactionReport:

@@ -39,17 +39,14 @@ from modellab._internal.formats import ATIF_SCHEMA_VERSION
 from modellab._internal.pool import choose_jobs
 from modellab.errors import ExportError, UsageError
 from modellab.export._redaction import RenderedSession, redact_stored
-from modellab.export._report import FINDINGS, RedactionReport
-from modellab.redact import REDACTED, RedactionConfig
+from modellab.export._report import RedactionReport
+from modellab.gate.layout import FINDINGS, MANIFEST, REDACTED, REDACTION_RAW, TRAJECTORIES
+from modellab.redact import RedactionConfig
 from modellab.store import Catalog, Selection, SessionRow, utc_now
 
-__all__ = ["EXPORT_FORMAT_VERSION", "REDACTION_RAW", "ExportResult", "write_export"]
+__all__ = ["EXPORT_FORMAT_VERSION", "ExportResult", "write_export"]
 
 EXPORT_FORMAT_VERSION = 1
-TRAJECTORIES = "trajectories.jsonl"
-MANIFEST = "manifest.json"
-#: The ``redaction_status`` of an export made with ``--raw``; the gate never lets it pass.
-REDACTION_RAW = "raw"
 
 
 @dataclass(frozen=True, slots=True)

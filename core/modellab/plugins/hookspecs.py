@@ -1,5 +1,16 @@
 """Every hook Model Lab calls. Worksets and built-ins implement them; the core calls them.
 
+Backends are registered by name: a register-hook hands ``register`` a *descriptor* (name,
+summary, what it accepts) and a *handler*; the work itself is then a call by that name with
+a typed request model, answered with a typed result model. Every descriptor, request and
+result is a pydantic model of plain data, so each call can cross a process boundary as JSON
+(every workset answers in a child process: :mod:`modellab.worksets._child`). Fields typed
+:data:`InputPath` / :data:`OutputPath` are the paths a call may read / write: the child's
+file policy is built from them.
+
+The table of hooks (:mod:`modellab.plugins._table`) is derived from this module: the
+manifest check, the process boundary and the docs all read it.
+
 Each docstring follows one shape: what the hook is for; *Called by*; the arguments; what
 it returns and how results combine; what an implementation must not do; the version added.
 """
@@ -8,27 +19,42 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import pluggy
+from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
-    from modellab.evals import Grader
     from modellab.settings import Settings
     from modellab.sources import Importer
 
 __all__ = [
     "PROJECT_NAME",
+    "ApprovalRecord",
+    "BackendDescriptor",
+    "CaseToGrade",
+    "GradeAnswer",
+    "GradeRequest",
+    "GradeResult",
+    "GraderDescriptor",
+    "InputPath",
+    "OutputPath",
+    "PathRole",
+    "RemoteFinetuneRequest",
+    "RemoteFinetuneResult",
+    "ServeRequest",
+    "ServeResult",
+    "TrainRequest",
+    "TrainResult",
     "hookimpl",
     "hookspec",
-    "modellab_eval",
-    "modellab_export",
-    "modellab_finetune_remote",
-    "modellab_redaction_rules",
+    "modellab_register_graders",
     "modellab_register_importers",
+    "modellab_register_remote_backends",
+    "modellab_register_servers",
+    "modellab_register_trainers",
     "modellab_run_command",
-    "modellab_serve",
-    "modellab_train",
+    "request_paths",
 ]
 
 PROJECT_NAME = "modellab"
@@ -38,12 +64,176 @@ hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
+class PathRole:
+    """Marks a request field as a path the call reads (``input``) or writes (``output``)."""
+
+    __slots__ = ("role",)
+
+    def __init__(self, role: Literal["input", "output"]) -> None:
+        self.role = role
+
+    def __repr__(self) -> str:
+        return f"PathRole({self.role!r})"
+
+
+#: A path the call may read (and nothing under it may be written).
+InputPath = Annotated[Path, PathRole("input")]
+#: A folder the call may write into (the core creates it, empty or not, before the call).
+OutputPath = Annotated[Path, PathRole("output")]
+
+_NAME = r"^[a-z][a-z0-9_.-]{0,63}$"
+#: A scalar setting: hyper-parameters and options are flat and JSON-native.
+Scalar = str | int | float | bool
+
+
+class _Data(BaseModel):
+    """Plain data: frozen, unknown fields refused, JSON round-trips."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def request_paths(request: BaseModel) -> tuple[list[Path], list[Path]]:
+    """The paths ``request`` lets its call read and write: fields marked by
+    :class:`PathRole`, in it and in the models it holds."""
+    reads: list[Path] = []
+    writes: list[Path] = []
+    for name, field in type(request).model_fields.items():
+        value = getattr(request, name)
+        if isinstance(value, BaseModel):
+            inner_reads, inner_writes = request_paths(value)
+            reads += inner_reads
+            writes += inner_writes
+            continue
+        roles = [m.role for m in field.metadata if isinstance(m, PathRole)]
+        if not roles or value is None:
+            continue
+        (reads if roles[0] == "input" else writes).append(Path(value))
+    return reads, writes
+
+
+class ApprovalRecord(_Data):
+    """The approval the data of a call was built from, as the gate records it
+    (:meth:`modellab.gate.ApprovedExport.record`): the core checks it is still standing
+    before it builds the request, and a backend that sends data sends only ``files``."""
+
+    #: The approved export folder: readable by the call.
+    export_dir: InputPath
+    approved_at: str
+    catalog_id: str
+    #: One sha256 over every approved file and its sha256.
+    files_sha256: str
+    #: sha256 of every approved file, by its path relative to ``export_dir``.
+    files: dict[str, str]
+
+
+class BackendDescriptor(_Data):
+    """A trainer, server or remote backend, as its workset registers it."""
+
+    #: What the user types to choose it (``--backend NAME``); unique across worksets.
+    name: Annotated[str, Field(pattern=_NAME)]
+    #: One line: what it does.
+    summary: Annotated[str, Field(min_length=1, max_length=200)]
+    #: What it accepts: methods (``lora``), model families or formats, free words.
+    accepts: Annotated[list[Annotated[str, Field(max_length=80)]], Field(max_length=50)] = []
+
+
+class GraderDescriptor(_Data):
+    """A grader, as its workset registers it."""
+
+    name: Annotated[str, Field(pattern=_NAME)]
+    summary: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class TrainRequest(_Data):
+    """A local fine-tuning job, named to one trainer."""
+
+    backend: str
+    base_model: str
+    method: str
+    #: The dataset folder, built from an approved export.
+    dataset_dir: InputPath
+    #: The approval the dataset was built from.
+    approval: ApprovalRecord
+    #: Where the trainer writes the adapter or weights.
+    output_dir: OutputPath
+    hyperparameters: dict[str, Scalar] = {}
+
+
+class TrainResult(_Data):
+    """What a trainer made."""
+
+    output_dir: Path
+    metrics: dict[str, float] = {}
+
+
+class ServeRequest(_Data):
+    """Serve a model locally behind an OpenAI-compatible endpoint."""
+
+    backend: str
+    model: str
+    #: Local weights or adapter to serve, if any.
+    model_dir: InputPath | None = None
+
+
+class ServeResult(_Data):
+    """Where the served model answers."""
+
+    base_url: str
+    model: str
+
+
+class RemoteFinetuneRequest(_Data):
+    """A fine-tuning job on a hosted backend the user named."""
+
+    backend: str
+    base_model: str
+    method: str
+    #: The approved export to send: only its approved ``files`` leave the machine.
+    approval: ApprovalRecord
+    hyperparameters: dict[str, Scalar] = {}
+
+
+class RemoteFinetuneResult(_Data):
+    """The hosted job that was started."""
+
+    job_id: str
+    status: str
+    url: str | None = None
+
+
+class CaseToGrade(_Data):
+    """One case and the model's action, as JSON (``EvalCase`` / ``Action`` ``to_json``)."""
+
+    case: dict[str, Any]
+    action: dict[str, Any]
+
+
+class GradeRequest(_Data):
+    """Every case a grader is asked about in one call (one eval run batches them)."""
+
+    grader: str
+    items: list[CaseToGrade]
+
+
+class GradeAnswer(_Data):
+    """One grade: a score in [0, 1] with a reason; ``None`` in a result when it does not apply."""
+
+    score: Annotated[float, Field(ge=0.0, le=1.0)]
+    reason: Annotated[str, Field(max_length=2000)]
+
+
+class GradeResult(_Data):
+    """One entry per item of the request, in order."""
+
+    grades: list[GradeAnswer | None]
+
+
 @hookspec
 def modellab_register_importers(register: Callable[[Importer], None]) -> None:
     """Register session importers (readers for one agent's on-disk format).
 
     *Called by* :func:`modellab.sources.collect_importers`, once per command that imports,
-    before any file is read.
+    before any file is read; and by ``modellab worksets backends``.
 
     :param register: call it once per importer. The core checks each importer's shape and
         rejects a second importer with a ``name`` already taken, naming both plugins.
@@ -57,99 +247,20 @@ def modellab_register_importers(register: Callable[[Importer], None]) -> None:
     """
 
 
-@hookspec(firstresult=True)
-def modellab_run_command(command: str, argv: list[str], settings: Settings) -> int | None:
-    """Run ``modellab COMMAND ARGV...``, a command a workset adds.
-
-    *Called by* the CLI when the first argument names a command that an enabled, consented
-    workset declares in its manifest (``commands``). Only that workset is imported, and
-    only then: ``modellab --help`` lists workset commands from their manifests.
-
-    :param command: the command name, as declared in the manifest.
-    :param argv: the arguments after it, unparsed (the workset owns its own parser and
-        ``--help``).
-    :param settings: where the catalog and exports live.
-    :returns: the exit code, or ``None`` when ``command`` is not this workset's (the next
-        implementation is asked; the first non-``None`` answer wins).
-
-    An implementation must not send data off the machine without calling
-    :func:`modellab.plugins.require_approved` on what it sends.
-
-    .. versionadded:: 0.1
-    """
-
-
 @hookspec
-def modellab_export(export_dir: Path, settings: Settings) -> list[Path]:
-    """Write extra renderings of an export (a Hugging Face dataset folder, say) beside it.
-
-    *Called by* export commands after ``trajectories.jsonl`` and ``manifest.json`` are
-    written (from the datasets issue on).
-
-    :returns: the files written, inside ``export_dir``; every implementation is called and
-        the lists are joined.
-
-    Files written here change the export, so an approval given before is stale by design.
-
-    .. versionadded:: 0.1
-    """
-    raise NotImplementedError  # a hookspec's body never runs
-
-
-@hookspec
-def modellab_redaction_rules() -> Path | None:
-    """Return an extra ``rules.toml`` (same format as the built-in one) to redact with.
-
-    *Called by* redaction, before exports and scans. Rule ids must not clash with built-in
-    ones; a clash is an error naming both.
-
-    .. versionadded:: 0.1
-    """
-    raise NotImplementedError  # a hookspec's body never runs
-
-
-@hookspec(firstresult=True)
-def modellab_train(
-    job: dict[str, Any], dataset_dir: Path, settings: Settings
-) -> dict[str, Any] | None:
-    """Run a local fine-tuning job on a dataset built from an approved export.
-
-    *Called by* ``modellab train`` (the training issue). ``job`` holds the base model,
-    method and hyper-parameters. Returns a description of the result (adapter path,
-    metrics), or ``None`` when this workset does not handle the job's method.
-
-    .. versionadded:: 0.1
-    """
-    raise NotImplementedError  # a hookspec's body never runs
-
-
-@hookspec(firstresult=True)
-def modellab_finetune_remote(
-    job: dict[str, Any], export_dir: Path, settings: Settings
-) -> dict[str, Any] | None:
-    """Start a fine-tuning job on a hosted backend the user chose explicitly.
-
-    *Called by* ``modellab train --remote`` (the training issue). An implementation MUST
-    call :func:`modellab.plugins.require_approved` on ``export_dir`` before sending
-    anything, and send only the approved files. Returns the remote job's description, or
-    ``None`` when ``job`` names another backend.
-
-    .. versionadded:: 0.1
-    """
-    raise NotImplementedError  # a hookspec's body never runs
-
-
-@hookspec
-def modellab_eval(register: Callable[[Grader], None]) -> None:
-    """Register graders that ``modellab eval`` runs beside the built-in ones.
+def modellab_register_graders(
+    register: Callable[[GraderDescriptor, Callable[[GradeRequest], GradeResult]], None],
+) -> None:
+    """Register graders that ``modellab eval run`` scores every answered case with, beside
+    the built-in ones.
 
     *Called by* :func:`modellab.evals.collect_graders`, once per eval run, before any case
-    is sent.
+    is sent; and by ``modellab worksets backends``.
 
-    :param register: call it once per grader. A grader has a ``name`` (unique; a second
-        grader with a taken name is an error naming it) and a method
-        ``grade(case, action) -> Grade | None`` returning a score in [0, 1] with a reason,
-        or ``None`` when it does not apply to that case. See :mod:`modellab.evals`.
+    :param register: call it once per grader with its descriptor and a handler that takes a
+        :class:`GradeRequest` (cases and actions as JSON) and returns a
+        :class:`GradeResult` (one grade or ``None`` per case, in order). A name already
+        taken is an error naming both worksets.
     :returns: nothing; every implementation is called.
 
     A case's score multiplies the built-in ``decision`` grade by the mean of every other
@@ -157,17 +268,81 @@ def modellab_eval(register: Callable[[Grader], None]) -> None:
     An execution-based grader must run the model's action in a sandbox it owns, never in
     the user's working tree, and must not send data off the machine.
 
-    .. versionadded:: 0.1
+    .. versionadded:: 0.2 (was ``modellab_eval``)
+    """
+
+
+@hookspec
+def modellab_register_trainers(
+    register: Callable[[BackendDescriptor, Callable[[TrainRequest], TrainResult]], None],
+) -> None:
+    """Register local trainers by name.
+
+    *Called by* ``modellab worksets backends`` (and ``modellab train --backend NAME`` once
+    it exists): the user always names the trainer; the core calls that one's handler with
+    a :class:`TrainRequest` and gets a :class:`TrainResult`.
+
+    :param register: call it once per trainer. Two worksets registering the same name is an
+        error naming both.
+
+    The handler must write only under ``request.output_dir``.
+
+    .. versionadded:: 0.2
+    """
+
+
+@hookspec
+def modellab_register_servers(
+    register: Callable[[BackendDescriptor, Callable[[ServeRequest], ServeResult]], None],
+) -> None:
+    """Register local model servers by name.
+
+    *Called by* ``modellab worksets backends`` (and serving commands once they exist); the
+    user names the server, the core sends a :class:`ServeRequest` and gets a
+    :class:`ServeResult`.
+
+    :param register: call it once per server. A name taken twice is an error naming both.
+
+    The server must listen on loopback only.
+
+    .. versionadded:: 0.2
+    """
+
+
+@hookspec
+def modellab_register_remote_backends(
+    register: Callable[
+        [BackendDescriptor, Callable[[RemoteFinetuneRequest], RemoteFinetuneResult]], None
+    ],
+) -> None:
+    """Register hosted fine-tuning backends by name.
+
+    *Called by* ``modellab worksets backends`` (and ``modellab train --remote NAME`` once it
+    exists). The core opens the export through the gate before it builds a
+    :class:`RemoteFinetuneRequest`; the handler sends only the approved files it names and
+    talks only to the hosts its manifest declares.
+
+    :param register: call it once per backend. A name taken twice is an error naming both.
+
+    .. versionadded:: 0.2
     """
 
 
 @hookspec(firstresult=True)
-def modellab_serve(model: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
-    """Start serving a model locally behind an OpenAI-compatible endpoint.
+def modellab_run_command(command: str, argv: list[str], settings: Settings) -> int | None:
+    """Run ``modellab COMMAND ARGV...``, a command a workset adds.
 
-    *Called by* evals and promotion when a candidate must be served. Returns
-    ``{"base_url": ..., "model": ...}``, or ``None`` when this workset cannot serve it.
+    *Called by* the CLI when the first argument names a command that an enabled, consented
+    workset declares in its manifest (``commands``); it runs in a child process of its own
+    (``modellab --help`` lists workset commands from their manifests, importing none).
+
+    :param command: the command name, as declared in the manifest.
+    :param argv: the arguments after it, unparsed (the workset owns its own parser and
+        ``--help``).
+    :param settings: where the catalog and exports live.
+    :returns: the exit code, or ``None`` when ``command`` is not this workset's.
+
+    An implementation must not send data off the machine except from an approved export.
 
     .. versionadded:: 0.1
     """
-    raise NotImplementedError  # a hookspec's body never runs

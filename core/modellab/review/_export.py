@@ -4,6 +4,10 @@ A value that occurs a hundred times is one decision, not a hundred. Each group k
 few sample occurrences, with the span both in the original text (to reveal the value on
 request) and in the exported, redacted text (to show context where every other finding
 is already a placeholder).
+
+Review comes before approval, so it cannot read through :class:`modellab.gate.ApprovedExport`:
+it reads the export's own files (named in :mod:`modellab.gate.layout`) and checks the
+findings file against the sha256 in the manifest. Nothing it reads leaves the machine.
 """
 
 from __future__ import annotations
@@ -16,8 +20,7 @@ from typing import Any
 
 from modellab._internal import jsonio
 from modellab.errors import RawExportError, RedactionError, UsageError
-from modellab.export import FINDINGS, MANIFEST, TRAJECTORIES
-from modellab.redact import REDACTED
+from modellab.gate.layout import FINDINGS, MANIFEST, REDACTED, TRAJECTORIES
 from modellab.store import ObjectStore
 
 __all__ = ["ExportReview", "Occurrence", "ValueGroup", "field_at"]

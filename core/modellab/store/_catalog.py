@@ -23,13 +23,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from modellab._internal import jsonio
-from modellab.errors import CatalogVersionError, SessionNotFoundError, StoreError
+from modellab._internal.files import disk_full, is_disk_full_at
+from modellab.errors import CatalogVersionError, DiskFullError, SessionNotFoundError, StoreError
 from modellab.store._migrations import MIGRATIONS, SCHEMA_VERSION
 from modellab.store._objects import ObjectStore
 
 __all__ = ["Catalog", "Selection", "SessionRow", "UpsertResult", "utc_now"]
 
 _BUSY_TIMEOUT_S = 60.0
+#: What a write to the catalog that met a full disk kept: it was rolled back whole.
+_CATALOG_KEPT = "the catalog is unchanged (the write was rolled back)"
 
 #: What happened to a session on import.
 UpsertResult = Literal["new", "updated", "unchanged", "superseded"]
@@ -101,7 +104,8 @@ class Catalog:
         self.objects = ObjectStore(path.parent / "objects")
         # Objects that may have lost their last reference in the current transaction.
         self._maybe_unreferenced: set[str] = set()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._full_disk_as_error():
+            path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + _BUSY_TIMEOUT_S
         while True:
             try:
@@ -116,6 +120,10 @@ class Catalog:
                 time.sleep(0.01 + random.random() * 0.05)  # jitter, not crypto
             except sqlite3.DatabaseError as exc:
                 raise self._open_error(exc) from exc
+            except OSError as exc:  # the folder or a new catalog file cannot be made
+                if is_disk_full_at(exc, self.path):
+                    raise disk_full(self.path, _CATALOG_KEPT) from exc
+                raise
 
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(
@@ -132,7 +140,9 @@ class Catalog:
             raise
         return db
 
-    def _open_error(self, exc: sqlite3.DatabaseError) -> StoreError:
+    def _open_error(self, exc: sqlite3.DatabaseError) -> StoreError | DiskFullError:
+        if is_disk_full_at(exc, self.path):
+            return disk_full(self.path, _CATALOG_KEPT)
         return StoreError(
             f"{self.path}: cannot open the catalog ({exc})",
             hint="if the file is damaged, move it aside and re-import your sessions",
@@ -151,16 +161,43 @@ class Catalog:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that takes the write lock up front (``BEGIN IMMEDIATE``)."""
-        self._db.execute("BEGIN IMMEDIATE")
+        """A write transaction that takes the write lock up front (``BEGIN IMMEDIATE``).
+
+        Everything in the block is committed, or nothing is. A full disk (``SQLITE_FULL``,
+        here or in the block) rolls it back and raises :class:`~modellab.errors.DiskFullError`
+        naming the catalog's disk.
+        """
+        with self._full_disk_as_error():
+            self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            self._maybe_unreferenced.clear()
+            self._db.execute("COMMIT")
+        except BaseException as exc:
+            self._rollback()
+            if is_disk_full_at(exc, self.path) and not isinstance(exc, DiskFullError):
+                raise disk_full(self.path, _CATALOG_KEPT) from exc
             raise
-        self._db.execute("COMMIT")
         self._collect_garbage()
+
+    def _rollback(self) -> None:
+        """Roll back what the transaction wrote, if SQLite has not already done so.
+
+        After some errors (``SQLITE_FULL`` among them) SQLite may have rolled back on its
+        own; a ROLLBACK then fails with "no transaction is active", which is no news.
+        """
+        self._maybe_unreferenced.clear()
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
+    @contextlib.contextmanager
+    def _full_disk_as_error(self) -> Iterator[None]:
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            if is_disk_full_at(exc, self.path):
+                raise disk_full(self.path, _CATALOG_KEPT) from exc
+            raise
 
     def _collect_garbage(self) -> None:
         # After the commit, so a crash leaves at worst an orphan file, never a row whose

@@ -9,6 +9,7 @@ the same sha256 that the registry pins and the signature covers.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import re
 import tomllib
@@ -149,6 +150,7 @@ def build_wheel(source: Path, out_dir: Path) -> BuiltWheel:
     files[f"{info}/entry_points.txt"] = entry_points
     record = [_record_line(n, d) for n, d in sorted(files.items())] + [f"{info}/RECORD,,"]
     files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    made_out = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{stem}-py3-none-any.whl"
     import io
@@ -165,5 +167,11 @@ def build_wheel(source: Path, out_dir: Path) -> BuiltWheel:
 
     # What registry add and install will check: a source that builds is one they accept.
     check_wheel_bytes(data, target.name)
-    atomic_write_bytes(target, data)
+    try:
+        atomic_write_bytes(target, data)
+    except BaseException:
+        if made_out:  # a full disk, say: no empty --out is left behind
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
+        raise
     return BuiltWheel(target, name, version, hashlib.sha256(data).hexdigest(), workset)

@@ -59,11 +59,20 @@ def write_command_index(worksets_dir: str, commands: dict[str, tuple[str, str]])
     os.makedirs(worksets_dir, exist_ok=True)
     path = os.path.join(worksets_dir, INDEX_NAME)
     temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        for name in sorted(commands):
-            workset, summary = commands[name]
-            handle.write(f"{name}\t{workset}\t{' '.join(summary.split())}\n")
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            for name in sorted(commands):
+                workset, summary = commands[name]
+                handle.write(f"{name}\t{workset}\t{' '.join(summary.split())}\n")
+        os.replace(temporary, path)
+    except BaseException:
+        # A full disk, say: the old index stays, and no temporary file is left beside it.
+        # (No contextlib.suppress: this module imports only os, see above.)
+        try:  # noqa: SIM105
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
 
 
 def drop_workset_commands(worksets_dir: str, workset: str) -> None:

@@ -35,6 +35,16 @@ def render_manifest(manifest: WorksetManifest) -> str:
 
     leaves = [f"{flow.what} (on '{flow.command}')" for flow in privacy.data_leaves_machine]
     egress = [f"{e.host} (on {', '.join(e.commands)})" for e in privacy.network_egress]
+    # A command's declared outputs are where it may write, beside its own data folder.
+    commands = [
+        f"{c.name} (writes the path given to {', '.join(c.outputs)})" if c.outputs else c.name
+        for c in manifest.commands
+    ]
+    reads = (
+        "READS your catalog: your raw, unredacted sessions (only ever run with no network)"
+        if privacy.reads_catalog
+        else "none (cannot read your catalog)"
+    )
     lines = [
         f"  workset         {shown(ident.name)} {shown(ident.version)}: {shown(ident.summary)}",
         f"  publisher       {shown(ident.publisher)}",
@@ -46,7 +56,8 @@ def render_manifest(manifest: WorksetManifest) -> str:
         f"  gpu             {shown(needs.gpu)}",
         f"  isolation       {shown(needs.isolation)}",
         f"  hooks           {listed(manifest.hooks.implements)}",
-        f"  commands        {listed([c.name for c in manifest.commands])}",
+        f"  commands        {listed(commands)}",
+        f"  raw sessions    {reads}",
     ]
     return "\n".join(lines)
 

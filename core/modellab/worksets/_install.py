@@ -27,6 +27,7 @@ back.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -40,7 +41,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modellab.errors import InstallError, ManifestError, RegistryError, UsageError
+from modellab._internal.files import disk_full, is_disk_full
+from modellab.errors import (
+    DiskFullError,
+    InstallError,
+    ManifestError,
+    RegistryError,
+    UsageError,
+)
 from modellab.settings import Settings
 from modellab.store import Catalog
 from modellab.worksets._consent import ask_consent
@@ -61,6 +69,7 @@ __all__ = [
     "Installed",
     "RegistrySource",
     "check_command_clashes",
+    "check_enable_clashes",
     "check_requires_dist",
     "install_lock",
     "install_workset",
@@ -281,39 +290,66 @@ def check_requires_dist(declared: list[str], requires: list[str], where: str) ->
 
 
 def check_command_clashes(
-    manifest: WorksetManifest, reserved: set[str] | frozenset[str], others: dict[str, str]
+    manifest: WorksetManifest,
+    reserved: set[str] | frozenset[str],
+    others: dict[str, str],
+    *,
+    outcome: str = "nothing was installed",
+    whose: str = "installed",
 ) -> None:
     """Refuse a workset that adds a command the core or another installed workset has.
 
     :param reserved: the core's top-level commands.
-    :param others: {command: workset} for the other installed worksets.
+    :param others: {command: workset} for the other installed (or enabled) worksets.
+    :param outcome: what the refusal left undone (``nothing was enabled`` at enable).
+    :param whose: how the message calls the other worksets (``installed``, ``enabled``).
     :raises ManifestError: naming the command and who has it already.
     """
     for command in manifest.commands:
         if command.name in reserved:
             raise ManifestError(
                 f"{manifest.name}: command {command.name!r} clashes with Model Lab's own "
-                f"command {command.name!r}; nothing was installed",
+                f"command {command.name!r}; {outcome}",
                 hint="a workset may not take a core command's name",
             )
         if command.name in others:
             owner = others[command.name]
             raise ManifestError(
                 f"{manifest.name}: command {command.name!r} clashes with the command "
-                f"{command.name!r} of the installed workset {owner}; nothing was installed",
+                f"{command.name!r} of the {whose} workset {owner}; {outcome}",
                 hint=f"remove {owner} first (modellab worksets remove {owner}) if you want "
                 f"{manifest.name}'s instead",
             )
 
 
-def _installed_commands(state: WorksetState, name: str) -> dict[str, str]:
-    """{command: workset} for every installed workset other than ``name`` (none imported)."""
+def check_enable_clashes(
+    state: WorksetState, manifest: WorksetManifest, reserved: set[str] | frozenset[str]
+) -> None:
+    """Refuse to enable a workset whose command the core or an enabled workset now has.
+
+    Install refuses clashes, but what is true at install can change: the core gains a
+    command in an upgrade, or another workset was installed by a Model Lab that did not
+    check. Enabling re-checks, with the install's message, so a command is never taken over.
+
+    :raises ManifestError: naming the command and who has it already; nothing was enabled.
+    """
+    enabled = _installed_commands(state, manifest.name, enabled_only=True)
+    check_command_clashes(
+        manifest, reserved, enabled, outcome="nothing was enabled", whose="enabled"
+    )
+
+
+def _installed_commands(
+    state: WorksetState, name: str, *, enabled_only: bool = False
+) -> dict[str, str]:
+    """{command: workset} for every installed (or enabled) workset other than ``name``,
+    read from their manifests (none imported)."""
     from modellab.worksets._discovery import find_in
     from modellab.worksets._loader import site_of
 
     commands: dict[str, str] = {}
     for record in state.installs():
-        if record.name == name:
+        if record.name == name or (enabled_only and not record.enabled):
             continue  # an upgrade may keep its own commands
         found = find_in(site_of(record)).get(record.name)
         if found is None or found.manifest is None:
@@ -368,6 +404,11 @@ def _uv() -> str:
         return found
 
 
+#: How uv (Rust's ``std::io::Error``) reports a full disk or a spent quota.
+_UV_DISK_FULL = re.compile(
+    r"No space left on device|Disk quota exceeded|os error (?:28|122)\b", re.IGNORECASE
+)
+
 #: Where uv would look for TLS roots; see :func:`_run_uv`.
 _TLS_SETTINGS = frozenset({"SSL_CERT_FILE", "SSL_CERT_DIR"})
 
@@ -392,6 +433,9 @@ def _run_uv(arguments: list[str], job: _UvJob | None = None) -> None:
     if process.returncode != 0:
         # uv's first error line says what failed (a hash mismatch, say); the rest is detail.
         detail = " ".join((stderr or stdout).split())[:600]
+        if _UV_DISK_FULL.search(stderr or stdout):
+            # Told apart so the install reports a full disk (exit 15), not a trust failure.
+            raise OSError(errno.ENOSPC, f"uv could not unpack the wheel: {detail}")
         raise InstallError(
             f"uv refused the install: {detail or 'exit ' + str(process.returncode)}",
             hint="nothing was installed",
@@ -644,6 +688,7 @@ def _install_workset(
     location = settings.worksets_dir / name / release.version
     job: _UvJob | None = None
     kept: Path | None = None
+    placed: Path | None = None  # the kept wheel, when this install put it there
     try:
         downloads = staging / "downloads"
         downloads.mkdir()
@@ -671,7 +716,7 @@ def _install_workset(
         asked = not state.has_consent(name, pinned, signer)
         if not asked or (accept_manifest is not None and accept_manifest.lower() == pinned):
             wheel, moved = _keep(wheel, release.sha256, settings)
-            kept = wheel if moved else None
+            kept = placed = wheel if moved else None
             job = _UvJob(wheel, release.sha256, release.isolation, staging)
         manifest_data = source.client.read(release.manifest)  # bytes: no file to clean up
         actual = hashlib.sha256(manifest_data).hexdigest()
@@ -703,7 +748,7 @@ def _install_workset(
         say(f"Installing with uv ({record.isolation}) ...")
         if job is None:
             wheel, moved = _keep(wheel, release.sha256, settings)
-            kept = wheel if moved else None
+            kept = placed = wheel if moved else None
             _install_files(wheel, release.sha256, record.isolation, staging)
             shutil.rmtree(downloads)
         else:
@@ -714,12 +759,20 @@ def _install_workset(
         if asked:
             state.record_consent(name, release.version, manifest_sha256, signer)
         state.finish(name, enabled=True)
-    except BaseException:
+    except BaseException as exc:
         if job is not None:
             job.cancel()
         shutil.rmtree(staging, ignore_errors=True)
         if kept is not None:  # put there by this install, which failed before using it
             _forget_kept(kept)
+        if is_disk_full(exc):  # the catalog's, the download's or uv's: all were undone
+            if placed is not None and kept is None:  # no room: not even for a cached wheel
+                _forget_kept(placed)
+            raise disk_full(
+                exc.path if isinstance(exc, DiskFullError) else staging,
+                f"nothing of {name} was installed (its staging folder was removed and the "
+                "catalog is unchanged)",
+            ) from exc
         raise
     return Installed(
         name,

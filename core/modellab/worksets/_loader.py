@@ -6,13 +6,13 @@ recorded at install (``_files``: a changed, added or missing file makes it *tamp
 which is audited once and sticks until it is reinstalled or removed), its shipped manifest
 must be the one installed (by sha256), and the user must have consented to that manifest
 from that signer.
-Then only the worksets that implement the hook a command needs are imported, each in its
-own ``try``: one that crashes is reported, and the command goes on without it.
+Then the worksets that declare the hook a command needs get a stand-in plugin that answers
+it through the workset's own child process: no workset code is ever imported into the
+core's process.
 """
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -142,7 +142,7 @@ def active_worksets(catalog: Catalog) -> tuple[list[Active], dict[str, str]]:
 def register_worksets(
     manager: pluggy.PluginManager, settings: Settings, *, hook: str, only: str | None = None
 ) -> dict[str, str]:
-    """Import and register the active in-process worksets that implement ``hook``.
+    """Register a stand-in for each active workset that declares ``hook``.
 
     Returns {workset: problem} for enabled worksets that could not be loaded.
     """
@@ -150,16 +150,26 @@ def register_worksets(
         return {}
     with Catalog(settings.catalog_path) as catalog:
         active, problems = active_worksets(catalog)
-    return {**problems, **load_worksets(manager, active, hook=hook, only=only)}
+    return {**problems, **load_worksets(manager, active, settings, hook=hook, only=only)}
 
 
 def load_worksets(
-    manager: pluggy.PluginManager, active: list[Active], *, hook: str, only: str | None = None
+    manager: pluggy.PluginManager,
+    active: list[Active],
+    settings: Settings,
+    *,
+    hook: str,
+    only: str | None = None,
 ) -> dict[str, str]:
-    """Import and register those of ``active`` (already checked) that implement ``hook``.
+    """Register a stand-in for each of ``active`` (already checked) declaring ``hook``.
 
-    Each import runs in its own ``try``; returns {workset: problem} for the ones that crash.
+    No workset code is imported here: each stand-in answers through the workset's own
+    child process (:mod:`modellab.worksets._hooks`), started when the hook is first
+    called. Returns {workset: problem} for the ones that cannot be registered.
     """
+    from modellab.worksets._child import target_of
+    from modellab.worksets._hooks import proxy_plugin
+
     problems: dict[str, str] = {}
     for workset in active:
         name = workset.record.name
@@ -168,24 +178,11 @@ def load_worksets(
             continue
         if hook not in manifest.hooks.implements:
             continue
-        if workset.record.isolation == "venv":
-            # Never imported here: a stand-in answers by running the hook in its venv.
-            from modellab.worksets._venv_proxy import proxy_plugin
-
-            python = Path(workset.record.location) / "venv" / "bin" / "python"
-            no_network = not manifest.privacy.network_egress
-            plugin = proxy_plugin(name, python, [hook], no_network=no_network)
-            manager.register(plugin, name=f"workset:{name}")
-            continue
-        # Appended, never prepended: the core's own packages always win. The install
-        # refused any workset whose dependencies would need other versions of them.
-        if str(workset.site) not in sys.path:
-            sys.path.append(str(workset.site))
+        plugin = proxy_plugin(target_of(workset), settings, [hook])
         try:
-            plugin = workset.found.entry_point.load()
             manager.register(plugin, name=f"workset:{name}")
-        except Exception as exc:  # a broken workset must not take the core down with it
-            problems[name] = f"import failed: {type(exc).__name__}: {exc}"
+        except ValueError as exc:  # already registered under that name
+            problems[name] = str(exc)
     return problems
 
 

@@ -25,8 +25,8 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -36,34 +36,6 @@ __all__ = ["Command", "DataFlow", "Egress", "WorksetManifest", "load_manifest"]
 
 _NAME = r"^[a-z][a-z0-9-]{1,40}$"
 _VERSION = re.compile(r"^\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?$")
-#: Hooks a workset may implement: the hookspecs in modellab.plugins.hookspecs.
-KNOWN_HOOKS = frozenset(
-    {
-        "modellab_register_importers",
-        "modellab_run_command",
-        "modellab_export",
-        "modellab_redaction_rules",
-        "modellab_train",
-        "modellab_finetune_remote",
-        "modellab_eval",
-        "modellab_serve",
-    }
-)
-
-#: Hooks a ``venv`` workset may implement: those whose arguments and result are plain data,
-#: so they can be answered in the workset's own process (``modellab.worksets._venv_proxy``).
-VENV_HOOKS = frozenset(
-    {
-        "modellab_run_command",
-        "modellab_export",
-        "modellab_redaction_rules",
-        "modellab_train",
-        "modellab_finetune_remote",
-        "modellab_serve",
-    }
-)
-
-
 #: What a manifest string may not contain: C0 controls (tab, CR, LF and ESC among them), DEL,
 #: C1 controls (U+009B is a one-character CSI on some terminals), lone surrogates, the Arabic
 #: letter mark and left-to-right/right-to-left marks, the line and paragraph separators, the
@@ -150,6 +122,20 @@ class Privacy(_Strict):
     telemetry: Literal["off", "opt-in"] = "off"
     data_leaves_machine: Annotated[list[DataFlow], Field(max_length=LIST_MAX)] = []
     network_egress: Annotated[list[Egress], Field(max_length=LIST_MAX)] = []
+    #: It reads the catalog (raw sessions): it is then only run with no network at all.
+    reads_catalog: bool = False
+
+    @field_validator("reads_catalog")
+    @classmethod
+    def _no_egress_with_raw_sessions(cls, value: bool, info: ValidationInfo) -> bool:
+        # Raw session data is only handed to a workset call with no network at all.
+        if value and info.data.get("network_egress"):
+            raise PydanticCustomError(
+                "reads_catalog_with_egress",
+                "a workset that reads the catalog (raw sessions) may not declare network_egress",
+                {},
+            )
+        return value
 
 
 class Requirements(_Strict):
@@ -170,9 +156,18 @@ class Hooks(_Strict):
     @field_validator("implements")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - KNOWN_HOOKS)
+        # The hook table is read off modellab.plugins.hookspecs: one list, never by hand.
+        from modellab.plugins._table import hook_names
+
+        known = hook_names()
+        unknown = sorted(set(value) - known)
         if unknown:
-            raise ValueError(f"unknown hook(s) {', '.join(unknown)}")
+            raise ValueError(
+                f"unknown hook(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
+        twice = sorted({hook for hook in value if value.count(hook) > 1})
+        if twice:
+            raise ValueError(f"hook(s) {', '.join(twice)} listed more than once")
         return value
 
 
@@ -181,6 +176,13 @@ class Command(_Strict):
 
     name: Annotated[str, Field(pattern=_NAME)]
     summary: Annotated[str, Field(max_length=120), AfterValidator(_printable)]
+    #: Its options that name an output path (``--out``): the child may write there (the
+    #: file, created empty first when it does not exist yet), and nowhere else outside
+    #: its own data folder.
+    outputs: Annotated[
+        list[Annotated[str, Field(pattern=r"^--?[A-Za-z0-9][A-Za-z0-9-]{0,40}$")]],
+        Field(max_length=20),
+    ] = []
 
 
 class WorksetManifest(_Strict):
@@ -204,17 +206,6 @@ class WorksetManifest(_Strict):
                 {"names": ", ".join(twice)},
             )
         return value
-
-    @model_validator(mode="after")
-    def _venv_hooks(self) -> WorksetManifest:
-        if self.requirements.isolation == "venv":
-            live = sorted(set(self.hooks.implements) - VENV_HOOKS)
-            if live:
-                raise ValueError(
-                    f"hooks.implements: {', '.join(live)} cannot run in a workset with "
-                    'isolation = "venv" (their arguments are live objects); use "shared"'
-                )
-        return self
 
     @property
     def name(self) -> str:

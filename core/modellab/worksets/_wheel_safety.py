@@ -10,6 +10,14 @@ naming the wheel and the entry, when:
   the other on macOS and Windows);
 - an entry is a symbolic link, or any other non-regular file, by its external attributes;
 - an entry is a ``.pth`` file (anywhere): Python runs those at interpreter start-up;
+- an entry is inside a top-level ``*.data/`` folder (any case): the wheel format installs
+  ``NAME.data/scripts`` into the environment's ``bin/`` (where a script can shadow
+  ``modellab``, ``python`` or another workset's), ``NAME.data/data`` and ``/headers`` into
+  the environment's prefix, and ``/purelib``/``/platlib`` beside everything else: all of
+  them outside the workset's own folder, where the RECORD check at load does not look.
+  A workset needs none of them (``registry build`` never makes one; commands come from
+  the manifest), so all of ``.data/`` is refused rather than some sub-folders, which
+  leaves no scheme or script name to get wrong;
 - there are more than :data:`MAX_ENTRIES` entries, the unpacked size is more than
   :data:`MAX_UNPACKED_BYTES`, or an entry larger than :data:`RATIO_FLOOR_BYTES` unpacks to
   more than :data:`MAX_RATIO` times its compressed size (a zip bomb);
@@ -75,6 +83,12 @@ def _name_problem(raw: str) -> str | None:
         return "has an empty, '.' or '..' path component"
     if raw.lower().endswith(".pth"):
         return "is a .pth file (Python runs those at start-up; worksets may not ship one)"
+    in_folder = len(parts) > 1 or raw.endswith("/")
+    if in_folder and parts[0].lower().endswith(".data"):
+        return (
+            "is in a wheel .data folder (installed outside the workset's folder: "
+            "scripts into bin, data and headers into the prefix; worksets may not ship one)"
+        )
     return None
 
 

@@ -7,9 +7,8 @@ window, and nothing left in matplotlib's global state.
 
 from __future__ import annotations
 
-import contextlib
+import io
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -117,14 +116,28 @@ def _draw_outcomes(axes: Axes, totals: Totals) -> None:
     axes.invert_yaxis()
 
 
+def _matplotlib_config_in_data_folder() -> None:
+    """Point matplotlib's cache at the workset's own data folder, when it has one.
+
+    The core runs a workset confined to its data folder (``MODELLAB_WORKSET_DATA``):
+    matplotlib's default font cache (``~/.cache/matplotlib``) would be refused there.
+    """
+    data = os.environ.get("MODELLAB_WORKSET_DATA")
+    if data and "MPLCONFIGDIR" not in os.environ:
+        os.environ["MPLCONFIGDIR"] = str(Path(data) / "matplotlib")
+
+
 def write_chart(sessions: Sequence[SessionStats], totals: Totals, path: Path) -> int:
-    """Draw the chart and write it to ``path`` as a PNG, atomically.
+    """Draw the chart and write it to ``path`` as a PNG.
 
     Each session's bars include its sub-agents. Sessions are drawn oldest first, at most
     :data:`MAX_SESSIONS` of them (the most recent); the outcome panel covers all. Returns the
-    number of sessions drawn. The PNG goes to a temporary file beside ``path`` that replaces
-    it only once complete, so a reader never sees half a chart.
+    number of sessions drawn. The PNG is drawn in memory first and written to ``path`` only
+    once complete, so a failure while drawing leaves ``path`` as it was. It is written in
+    place, not through a temporary file beside it: the workset's child may write the path
+    it is given, and nothing else in that folder.
     """
+    _matplotlib_config_in_data_folder()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -149,19 +162,10 @@ def write_chart(sessions: Sequence[SessionStats], totals: Totals, path: Path) ->
         title += f": the {len(shown)} most recent of {len(sessions)} sessions"
     figure.suptitle(title)
 
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            # mkstemp makes the file private (0600); give the chart the mode a new file gets.
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(out.fileno(), 0o666 & ~umask)
-            figure.savefig(out, format="png")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    png = io.BytesIO()
+    figure.savefig(png, format="png")
+    with path.open("wb") as out:
+        out.write(png.getvalue())
+        out.flush()
+        os.fsync(out.fileno())
     return len(shown)
