@@ -18,7 +18,9 @@ from modellab.plugins.hookspecs import ApprovalRecord, TrainRequest, TrainResult
 from modellab.settings import Settings
 from modellab.worksets._backends import call_named
 from modellab.worksets._child import ChildTarget, child_env
+from modellab.worksets._hooks import WorksetHookError
 from modellab.worksets._manifest import load_manifest
+from modellab.worksets._sandbox import files_confinement
 
 from .builders import MANIFEST, make_workset
 
@@ -275,6 +277,16 @@ def test_unknown_hooks_are_refused_by_the_manifest_check() -> None:
     ]
 
 
+def test_an_importer_workset_may_not_declare_network_egress() -> None:
+    text = MANIFEST.format(name="imp", version="0.1.0", isolation="shared", command="imp")
+    importer = text.replace('["modellab_run_command"]', '["modellab_register_importers"]')
+    assert load_manifest(importer.encode(), "workset.toml")[0].hooks.implements
+    egress = 'network_egress = [{ host = "api.example.com", commands = ["imp"] }]'
+    leaky = importer.replace("network_egress = []", egress)
+    with pytest.raises(ManifestError, match="registers importers"):
+        load_manifest(leaky.encode(), "workset.toml")
+
+
 def test_the_childs_environment_is_scrubbed(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MODELLAB_REDACTION_KEY_FILE", "/secret")
     monkeypatch.setenv("MODELLAB_HOME", str(tmp_path / "home"))
@@ -328,6 +340,12 @@ class _Notes:
 
     def read(self, path):
         data = path.read_bytes()
+        try:  # beside the folder being imported: not granted to this child
+            (path.parent.parent / "outside.txt").read_bytes()
+            outside = "read"
+        except OSError as exc:
+            outside = type(exc).__name__
+        data += f"|outside={outside}".encode()
         report = FileImport(path=path, importer=self.name, lines_total=2, lines_mapped=1)
         report.skipped = Counter({"blank": 1})
         report.sessions.append(
@@ -372,12 +390,12 @@ def test_a_workset_importer_reads_in_its_child(publisher, capsys, tmp_path: Path
     publisher.publish(source)
     _install(capsys, "notes")
 
-    # A workset's data folder is the one place its child may read and write unasked.
-    from modellab.worksets import _sandbox
-
-    folder = _sandbox.data_dir(Settings.from_env(), "notes")
-    folder.mkdir(parents=True, exist_ok=True)
+    # The user's session folder, outside anything of Model Lab's: the child that reads it
+    # is granted that folder only.
+    folder = tmp_path / "sessions"
+    folder.mkdir()
     (folder / "idea.notes").write_text("remember the milk")
+    (tmp_path / "outside.txt").write_text("not granted")
     manager = build_plugin_manager(Settings.from_env(), worksets_for=hooks[1])
     importers = collect_importers(manager)
     notes = [i for i in importers if i.name == "notes"]
@@ -388,6 +406,13 @@ def test_a_workset_importer_reads_in_its_child(publisher, capsys, tmp_path: Path
     report = planned[0].importer.read(planned[0].path)
     (session,) = report.sessions
     assert session.id != f"idea-{os.getpid()}"  # read in the child
+    text = session.turns[0].steps[0].text
+    assert text.startswith("remember the milk|outside=")
+    if files_confinement()[0]:
+        assert text.endswith("outside=PermissionError")
+    # A root that holds Model Lab's home is never granted to an importer's child.
+    with pytest.raises(WorksetHookError, match="Model Lab's home"):
+        list(notes[0].discover(Settings.from_env().home.parent))
     assert report.skipped == {"blank": 1} and report.lines_total == 2
     code, listed = _backends(capsys)
     assert code == 0
@@ -415,3 +440,21 @@ def test_a_refused_grader_workset_is_reported_and_the_run_goes_on(publisher, cap
     err = capsys.readouterr().err
     assert "workset overreach not loaded" in err
     assert "implements modellab_register_trainers, which its manifest does not declare" in err
+
+
+def test_only_a_workset_declaring_a_gpu_is_granted_the_gpu_devices(
+    monkeypatch, tmp_path: Path
+) -> None:
+    from modellab.worksets._sandbox import gpu_paths, policy_for
+
+    monkeypatch.setenv("MODELLAB_HOME", str(tmp_path / "home"))
+    text = MANIFEST.format(name="gpu-w", version="0.1.0", isolation="venv", command="gpu-w")
+    settings = Settings.from_env()
+    none = policy_for(load_manifest(text.encode(), "w.toml")[0], tmp_path, settings)
+    wanting = text.replace('gpu = "none"', 'gpu = "required"')
+    gpu = policy_for(load_manifest(wanting.encode(), "w.toml")[0], tmp_path, settings)
+    reads, devices = gpu_paths()
+    assert all(path.exists() for path in [*reads, *devices])  # never created
+    assert set(reads) <= set(gpu.read_only) and set(devices) <= set(gpu.writable)
+    assert not (set(reads) | set(devices)) & (set(none.read_only) | set(none.writable))
+    assert [p for p in devices if not str(p).startswith("/dev/")] == []

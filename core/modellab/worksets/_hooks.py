@@ -152,29 +152,59 @@ class _ChildHandler:
 class _ChildImporter:
     """An importer a workset registers: its methods run in the workset's child."""
 
-    def __init__(self, hooks: WorksetHooks, name: str, parser_version: str) -> None:
+    def __init__(
+        self, hooks: WorksetHooks, name: str, parser_version: str, settings: Settings
+    ) -> None:
         self.name, self.parser_version, self.workset = name, parser_version, hooks.target.name
         self._hooks = hooks
+        self._settings = settings
+        #: {granted root: a child that may read under it}: the child that registered the
+        #: importer may read nothing of the user's; each root imported gets its own child.
+        self._scoped: dict[Path, WorksetHooks] = {}
 
-    def _call(self, method: str, **request: Any) -> Any:
-        return self._hooks.call_raw(
-            "modellab_register_importers", self.name, request, method=method
+    def _reader_for(self, path: Path) -> WorksetHooks:
+        """A child allowed to read ``path``: one already granted a folder holding it, or a
+        new one granted ``path`` itself (a folder being discovered, or a single file)."""
+        path = path.absolute()
+        for root, hooks in self._scoped.items():
+            if path == root or root in path.parents:
+                return hooks
+        home = self._settings.home.absolute()
+        if path == home or path in home.parents or home in path.parents:
+            raise WorksetHookError(
+                f"workset {self.workset}: importer {self.name} may not read {path}: it is, "
+                f"holds or sits in Model Lab's home ({home})",
+                hint="import the agent's own session folders, not a folder above them",
+            )
+        hooks = _KEPT.enter_context(
+            open_hooks(
+                self._hooks.target,
+                self._settings,
+                call=f"modellab_register_importers:{self.name}",
+                reads=[path],
+            )
         )
+        self._scoped[path] = hooks
+        return hooks
+
+    def _call(self, method: str, at: Path | None = None, **request: Any) -> Any:
+        hooks = self._hooks if at is None else self._reader_for(at)
+        return hooks.call_raw("modellab_register_importers", self.name, request, method=method)
 
     def default_roots(self, settings: Settings) -> list[Path]:
         return [Path(p) for p in self._call("default_roots")]
 
     def discover(self, root: Path) -> Iterator[Path]:
-        yield from (Path(p) for p in self._call("discover", root=str(root)))
+        yield from (Path(p) for p in self._call("discover", at=root, root=str(root)))
 
     def sniff(self, path: Path, head: bytes) -> bool:
-        return bool(self._call("sniff", path=str(path)))
+        return bool(self._call("sniff", at=path, path=str(path)))
 
     def read(self, path: Path) -> FileImport:
         from modellab.sources import FileImport
         from modellab.traces import Session
 
-        got = self._call("read", path=str(path))
+        got = self._call("read", at=path, path=str(path))
         return FileImport(
             path=path,
             importer=self.name,
@@ -185,14 +215,16 @@ class _ChildImporter:
         )
 
 
-def _register_all(hooks: WorksetHooks, hook: str, register: Callable[..., None]) -> None:
+def _register_all(
+    hooks: WorksetHooks, hook: str, register: Callable[..., None], settings: Settings
+) -> None:
     from modellab.plugins._table import hook_table
 
     info = next(i for i in hook_table() if i.name == hook)
     for described in hooks.backends.get(hook, []):
         if info.descriptor is None:  # importers: (name, "importer (parser VERSION)")
             version = str(described["summary"]).removeprefix("importer (parser ").rstrip(")")
-            register(_ChildImporter(hooks, described["name"], version))
+            register(_ChildImporter(hooks, described["name"], version, settings))
             continue
         assert info.result is not None
         descriptor = info.descriptor.model_validate(described)
@@ -225,7 +257,7 @@ class _Proxy:
                 said = shown(f"workset {self.target.name} not loaded: {exc.message}", lines=True)
                 print(f"modellab: warning: {said}", file=sys.stderr)
                 return
-        _register_all(self._hooks, hook, register)
+        _register_all(self._hooks, hook, register, self.settings)
 
     @hookimpl
     def modellab_register_importers(self, register: Callable[..., None]) -> None:

@@ -194,6 +194,23 @@ class WorksetManifest(_Strict):
     hooks: Hooks = Hooks()
     commands: Annotated[list[Command], Field(max_length=LIST_MAX)] = []
 
+    @field_validator("hooks")
+    @classmethod
+    def _importers_have_no_network(cls, value: Hooks, info: ValidationInfo) -> Hooks:
+        # An importer reads the user's raw session files: like reads_catalog, it is only
+        # handed them in a call with no network at all.
+        privacy = info.data.get("privacy")
+        if "modellab_register_importers" in value.implements and (
+            privacy is not None and privacy.network_egress
+        ):
+            raise PydanticCustomError(
+                "importer_with_egress",
+                "a workset that registers importers (raw session files) may not declare "
+                "network_egress",
+                {},
+            )
+        return value
+
     @field_validator("commands")
     @classmethod
     def _distinct(cls, value: list[Command]) -> list[Command]:

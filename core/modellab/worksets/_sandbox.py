@@ -57,6 +57,7 @@ __all__ = [
     "confined",
     "data_dir",
     "files_confinement",
+    "gpu_paths",
     "install_notes",
     "no_network",
     "policy_for",
@@ -155,7 +156,10 @@ def install_notes(manifest: WorksetManifest) -> list[str]:
                 "to the audit log."
             )
     else:
-        if not how.enforced and getattr(manifest.privacy, "reads_catalog", False):
+        raw = getattr(manifest.privacy, "reads_catalog", False) or (
+            "modellab_register_importers" in manifest.hooks.implements
+        )
+        if not how.enforced and raw:
             notes.append(
                 f"{name} reads your raw sessions and this system cannot cut it off the network "
                 f"({how.reason}): it will be refused each time it is run."
@@ -240,6 +244,22 @@ _SYSTEM_READ = (
 )
 #: Written by everyone: discarding output is never a leak.
 _SYSTEM_WRITE = ("/dev/null",)
+#: What a GPU stack opens (NVIDIA's CUDA, AMD's ROCm, DRM render nodes), granted only to a
+#: workset whose manifest declares a GPU (``requirements.gpu``), and only where present.
+_GPU_DEVICES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset")
+_GPU_DEVICE_GLOBS = ("/dev/nvidia[0-9]*", "/dev/nvidia-caps", "/dev/dri", "/dev/kfd")
+_GPU_READ = ("/proc/driver/nvidia", "/sys/bus/pci", "/sys/devices", "/sys/class/drm")
+
+
+def gpu_paths() -> tuple[list[Path], list[Path]]:
+    """The GPU device files present here (read and write) and the driver's state files a
+    GPU stack reads: for a workset that declares a GPU."""
+    import glob
+
+    devices = [Path(p) for p in _GPU_DEVICES if Path(p).exists()]
+    for pattern in _GPU_DEVICE_GLOBS:
+        devices += [Path(p) for p in sorted(glob.glob(pattern))]
+    return [Path(p) for p in _GPU_READ if Path(p).exists()], devices
 
 
 @dataclass(frozen=True)
@@ -254,6 +274,8 @@ class Policy:
         temporary folder are added by :func:`confined`.
     :param reads_catalog: it declared ``reads_catalog``: the catalog's files are among
         ``read_only``, and it may only run with no network.
+    :param reads_sessions: it registers importers, which read the user's raw session files:
+        it may only run with no network.
     """
 
     workset: str
@@ -261,6 +283,12 @@ class Policy:
     read_only: tuple[Path, ...] = ()
     writable: tuple[Path, ...] = ()
     reads_catalog: bool = False
+    reads_sessions: bool = False
+
+    @property
+    def raw(self) -> bool:
+        """Whether the call may see raw session data (then: no network, or no run)."""
+        return self.reads_catalog or self.reads_sessions
 
     def summary(self) -> dict[str, object]:
         """The policy as the audit log records it."""
@@ -269,6 +297,7 @@ class Policy:
             "reads": [str(path) for path in self.read_only],
             "writes": [str(path) for path in self.writable],
             "reads_catalog": self.reads_catalog,
+            "reads_sessions": self.reads_sessions,
         }
 
 
@@ -357,6 +386,10 @@ def policy_for(
     if command is not None:
         writable += command_outputs(manifest, command, argv, settings)
     read_only = [*([location] if location is not None else []), *inputs]
+    if manifest.requirements.gpu != "none":
+        gpu_read, gpu_devices = gpu_paths()
+        read_only += gpu_read
+        writable += gpu_devices  # opened read-write for ioctl; they exist: never created
     reads_catalog = bool(getattr(manifest.privacy, "reads_catalog", False))
     if reads_catalog:
         catalog = settings.catalog_path
@@ -371,6 +404,7 @@ def policy_for(
         read_only=tuple(read_only),
         writable=tuple(writable),
         reads_catalog=reads_catalog,
+        reads_sessions="modellab_register_importers" in manifest.hooks.implements,
     )
 
 
@@ -506,7 +540,7 @@ def confined(
     if how.enforced:
         prefix = how.prefix
         enforced["network"] = "network namespace"
-    elif policy.reads_catalog:
+    elif policy.raw:
         from modellab.errors import ConsentError
 
         raise ConsentError(
