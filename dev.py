@@ -3,7 +3,8 @@
 
     python3 dev.py demo     import, export, review and approve the sample sessions; then
                             publish, install and run the observability workset
-    python3 dev.py test     lint (ruff), type-check (mypy --strict) and run the test suite
+    python3 dev.py test     lint (ruff), type-check (mypy --strict) and run the test suite:
+                            tests/ and every worksets/<name>/tests/
     python3 dev.py bench    run the benchmarks in bench/ (takes a few minutes)
     python3 dev.py schema   regenerate schemas/session.schema.json from the models
     python3 dev.py docs     regenerate docs/cli.md from the commands' --help
@@ -60,8 +61,13 @@ def find_uv() -> Path:
 
 
 def sync(uv: Path) -> None:
-    """Create .venv from uv.lock with this interpreter (no Python download)."""
-    _say("uv sync (workspace + dev tools, from uv.lock)")
+    """Create .venv from uv.lock with this interpreter (no Python download).
+
+    ``--all-packages`` installs every workspace member's dependencies: the core's, and each
+    workset's from its own ``pyproject.toml`` (the worksets themselves are not installed; see
+    the root ``pyproject.toml``).
+    """
+    _say("uv sync (core, every workset's dependencies, dev tools; from uv.lock)")
     # The system trust store, not uv's bundled roots: machines behind a TLS-inspecting
     # proxy (most corporate networks, and CI here) only trust the proxy there.
     env = {_system_certs_variable(uv): "1", **os.environ}
@@ -215,7 +221,8 @@ def _start_model_server_build() -> subprocess.Popen[bytes] | None:
 
 
 def test() -> int:
-    """Lint, type-check and run the whole test suite."""
+    """Lint, type-check and run the whole test suite (pytest's ``testpaths``: ``tests/`` and
+    every ``worksets/*/tests/``)."""
     server_build = _start_model_server_build()
     _say("ruff check")
     _run(tool("ruff"), "check", "core", "worksets", "tests", "bench", "tools", "dev.py")

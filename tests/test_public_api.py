@@ -19,6 +19,8 @@ PACKAGES = [
     "modellab.plugins",
     "modellab.promote",
     "modellab.redact",
+    "modellab.workset",
+    "modellab.cli.options",
 ]
 
 #: Approval has one owner, ``modellab.gate``: no other package re-exports it.
@@ -51,6 +53,12 @@ def test_the_gate_is_not_re_exported(name):
     module = importlib.import_module(name)
     assert not GATE_NAMES & set(module.__all__)
     assert not [n for n in GATE_NAMES if hasattr(module, n)]
+
+
+def test_the_workset_facade_re_exports_only_the_gates_reader():
+    """Worksets read approved exports; approving one stays the core's (and the user's) act."""
+    workset = importlib.import_module("modellab.workset")
+    assert GATE_NAMES & set(workset.__all__) == {"ApprovedExport", "open_approved"}
 
 
 def test_version_is_lazy_and_resolves():

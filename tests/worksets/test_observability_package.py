@@ -29,8 +29,8 @@ def test_manifest_ships_inside_the_package_and_agrees_with_pyproject():
     manifest = tomllib.loads(manifest_bytes().decode("utf-8"))
     project = pyproject()["project"]
     assert manifest["workset"]["name"] == "observability"
-    version = modellab_observability.__version__
-    assert manifest["workset"]["version"] == project["version"] == version == "0.1.0"
+    assert manifest["workset"]["version"] == project["version"] == "0.1.0"
+    assert not hasattr(modellab_observability, "__version__")  # pyproject is the one place
     assert manifest["workset"]["license"] == project["license"] == "Apache-2.0"
     # requirements.python is the wheel's Requires-Dist, exactly (the install refuses otherwise).
     assert manifest["requirements"]["python"] == project["dependencies"]

@@ -8,6 +8,9 @@ import sys
 
 from modellab.cli import TYPE_CHECKING
 from modellab.cli._exit import DISK_FULL, EXIT_CODES, exit_code_for
+from modellab.cli.options import add_json_flag as _add_json
+from modellab.cli.options import add_selection_flags as _add_selection
+from modellab.cli.options import exit_codes_epilog
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,7 +46,7 @@ def _terminal_width() -> int:
         return 98
 
 
-_EPILOG = "exit codes:\n" + "\n".join(f"  {code:<4} {text}" for code, text in EXIT_CODES.items())
+_EPILOG = exit_codes_epilog(EXIT_CODES)
 
 #: Commands the product will have that later issues build. They say so and exit 2.
 _NOT_BUILT = {
@@ -88,47 +91,6 @@ def _jobs(value: str) -> int:
     if not 1 <= jobs <= MAX_JOBS:
         raise argparse.ArgumentTypeError(f"{value} is not between 1 and {MAX_JOBS}")
     return jobs
-
-
-def _add_json(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
-
-
-def _add_selection(parser: argparse.ArgumentParser, *, ids: bool) -> None:
-    if ids:
-        parser.add_argument(
-            "--ids",
-            nargs="+",
-            metavar="ID",
-            default=[],
-            help="these sessions (full ids or unique prefixes)",
-        )
-    parser.add_argument(
-        "--since",
-        metavar="DATE",
-        help="sessions updated on or after DATE (YYYY-MM-DD, ISO time, or 7d/24h)",
-    )
-    parser.add_argument(
-        "--source",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="only this agent (codewhale, claude-code, codex); repeatable",
-    )
-    parser.add_argument(
-        "--label",
-        action="append",
-        default=[],
-        metavar="KIND",
-        help="only sessions with this label (e.g. tests_passed); repeatable",
-    )
-    parser.add_argument(
-        "--outcome",
-        action="append",
-        default=[],
-        choices=["success", "failure", "interrupted", "unknown"],
-        help="only sessions with this outcome; repeatable",
-    )
 
 
 def _skip_gettext() -> None:

@@ -98,6 +98,7 @@ def add_worksets_commands(commands: _Group, add: _Add) -> None:
     audit = add(sub, "audit", help="every install, consent, enable, disable and removal")
     audit.add_argument("--limit", type=int, default=200, metavar="N", help="newest N events")
     _json(audit)
+    _add_dev_loop(sub, add)
     trust = add(
         sub,
         "add-registry",
@@ -114,6 +115,63 @@ def add_worksets_commands(commands: _Group, add: _Add) -> None:
         help="a Sigstore trusted_root.json for keyless bundles (default: the production "
         "root shipped with Model Lab)",
     )
+
+
+def _add_dev_loop(sub: _Group, add: _Add) -> None:
+    """``worksets check``, ``new`` and ``dev``: writing a workset, before any registry."""
+    check = add(
+        sub,
+        "check",
+        help="lint a workset's source folder: one line per problem",
+        description="Check a workset's source folder without running any of its code: "
+        "pyproject.toml and its entry point, every manifest field and string, the version "
+        "in one place (pyproject.toml), hooks declared against those implemented "
+        "(@hookimpl), commands against Model Lab's and installed worksets', "
+        "requirements.python against the dependencies (the wheel's Requires-Dist), and "
+        "isolation against heavy imports and dependencies. Each problem is printed as "
+        "PATH:FIELD: problem.",
+        epilog="exit codes: 0 no problem, 1 problems found (one line each), 2 bad arguments",
+    )
+    check.add_argument("source", metavar="PATH", help="the workset's source folder")
+    _json(check)
+    new = add(
+        sub,
+        "new",
+        help="create a workset project that passes 'worksets check' and its own tests",
+        description="Write NAME/ (pyproject.toml with the entry point, README.md, "
+        "src/modellab_NAME/ with workset.toml, plugin.py and cli.py, and tests/). An "
+        "existing folder is never written into.",
+        epilog="exit codes: 0 created, 2 bad arguments or the folder exists",
+    )
+    new.add_argument("name", metavar="NAME", help="the workset's name (and its command's)")
+    new.add_argument("--dir", default=".", metavar="DIR", help="where to create NAME/ (default .)")
+    new.add_argument(
+        "--isolation",
+        choices=("shared", "venv"),
+        default="shared",
+        help="shared (Model Lab's environment) or venv (heavy dependencies); default shared",
+    )
+    dev = add(
+        sub,
+        "dev",
+        help="run a workset from its source folder: UNSIGNED, UNSAFE, nothing kept",
+        description="Check and build a workset's source folder and run it in the same "
+        "confined child as an installed workset, with its manifest's policy, but without "
+        "a signature or consent: it is marked unsigned and unsafe on stderr, written to "
+        "the audit log as workset-dev, never recorded as installed or consented, and "
+        "nothing of it is kept. Without COMMAND it loads the workset and lists its "
+        "commands and backends.",
+        epilog="exit codes: the command's own; else 0 loaded, 2 bad arguments, 10 it fails "
+        "'worksets check' or does not load",
+    )
+    dev.add_argument("source", metavar="PATH", help="the workset's source folder")
+    dev.add_argument(
+        "dev_argv",
+        nargs=argparse.REMAINDER,
+        metavar="-- COMMAND ARGS",
+        help="a command the manifest declares, and its arguments",
+    )
+    _json(dev)
 
 
 def add_registry_commands(commands: _Group, add: _Add) -> None:

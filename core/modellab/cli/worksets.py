@@ -1,4 +1,5 @@
-"""``modellab worksets``: list, inspect, verify, enable, disable, remove and audit worksets.
+"""``modellab worksets``: list, inspect, verify, enable, disable, remove and audit worksets;
+check, scaffold and run (``dev``) a workset's source folder.
 
 None of these import workset code into the core's process (``backends`` asks each workset
 in a child of its own): they read the catalog, entry-point metadata and the
@@ -621,7 +622,82 @@ def cmd_backends(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Lint a workset's source folder: one ``PATH:FIELD: problem`` line per problem."""
+    from modellab.worksets._check import check_source
+
+    source = Path(args.source).expanduser()
+    problems = check_source(source, settings_from_args(args))
+    if args.json:
+        emit_json(
+            {"source": str(source), "ok": not problems, "problems": [p.to_json() for p in problems]}
+        )
+        return 1 if problems else 0
+    for problem in problems:  # paths and manifest text come from outside: escaped
+        print(shown(problem.line()))
+    if problems:
+        print(f"{len(problems)} problem(s) in {shown(source)}.", file=sys.stderr)
+        return 1
+    print(shown(f"{source}: no problems."))
+    return 0
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    """Create a workset project ``DIR/NAME`` that passes ``worksets check`` and its tests."""
+    from modellab.worksets._scaffold import scaffold
+
+    target = scaffold(args.name, Path(args.dir).expanduser(), args.isolation)
+    print(shown(f"Created workset {args.name} in {target}."))
+    print(
+        shown(
+            f"Next: modellab worksets check {target}; modellab worksets dev {target} -- {args.name}"
+        )
+    )
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """Run a workset from its source folder: unsigned, unconsented, confined, nothing kept."""
+    from modellab.worksets._dev import run_dev
+
+    rest = list(args.dev_argv)
+    # Everything after PATH is argparse's REMAINDER: a --json there, before the "--" that
+    # starts the workset's own arguments, is still ours.
+    while rest[:1] == ["--json"]:
+        args.json, rest = True, rest[1:]
+    if rest[:1] == ["--"]:
+        rest = rest[1:]
+    command, argv = (rest[0], rest[1:]) if rest else (None, [])
+    capture = not (_real_stream(sys.stdout) and _real_stream(sys.stderr))
+    settings = settings_from_args(args)
+    code, result = run_dev(
+        Path(args.source),
+        settings,
+        command,
+        argv,
+        announce=lambda warning: print(warning, file=sys.stderr),
+        capture=capture,
+    )
+    if command is not None:
+        if capture:  # the child's own output, relayed as it is (as a workset command's)
+            sys.stdout.write(result["stdout"].decode(errors="replace"))
+            sys.stderr.write(result["stderr"].decode(errors="replace"))
+        return code
+    if args.json:
+        emit_json(result)
+        return code
+    print(shown(f"{result['name']} {result['version']} loads."))
+    print(shown(f"  commands  {', '.join(result['commands']) or '(none)'}"))
+    for hook, backends in sorted(result["backends"].items()):
+        names = ", ".join(str(b.get("name", "?")) for b in backends)
+        print(shown(f"  {hook}  {names}"))
+    return code
+
+
 HANDLERS = {
+    "check": cmd_check,
+    "new": cmd_new,
+    "dev": cmd_dev,
     "list": cmd_list,
     "info": cmd_info,
     "install": cmd_install,

@@ -1,8 +1,10 @@
 """The dataset card: ``README.md`` with Hugging Face dataset-card metadata.
 
-Written with ``huggingface_hub``'s card classes (``DatasetCardData`` for the YAML metadata,
-``DatasetCard`` for the file), so the Hub reads it as it reads any dataset card. Everything
-in it comes from the dataset manifest, so the two cannot disagree.
+The metadata is YAML front matter in the Hub's dataset-card layout (the keys
+``huggingface_hub.DatasetCardData`` writes, in its order), emitted by the core's own small
+emitter (:mod:`modellab.datasets._yaml`) so the core needs no vendor SDK. A test reads every
+card back with ``huggingface_hub``'s ``DatasetCard`` and with a YAML parser. Everything in
+the card comes from the dataset manifest, so the two cannot disagree.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from modellab._internal.term import counted
 from modellab.datasets._excluded import describe_exclusions
+from modellab.datasets._yaml import Value, dump_block
 
 __all__ = ["render_card"]
 
@@ -24,11 +27,9 @@ def _size_category(rows: int) -> str:
 
 
 def _front_matter(manifest: Mapping[str, Any]) -> str:
-    from huggingface_hub import DatasetCardData
-
     rows = sum(manifest["counts"][split]["rows"] for split in ("train", "test"))
     primary = manifest["primary_format"]
-    configs = [
+    configs: list[Value] = [
         {
             "config_name": name,
             "data_files": [
@@ -38,16 +39,17 @@ def _front_matter(manifest: Mapping[str, Any]) -> str:
         }
         for name, entry in sorted(manifest["formats"].items(), key=lambda item: item[0] != primary)
     ]
-    data = DatasetCardData(
-        pretty_name="Model Lab agent-trajectory dataset",
-        license="other",
-        license_name="see-licence-notes",
-        task_categories=["text-generation"],
-        size_categories=[_size_category(rows)],
-        tags=["modellab", "agent-trajectories", "tool-calling", *manifest["formats"]],
-        configs=configs,
-    )
-    return f"---\n{data.to_yaml()}\n---\n"
+    # The keys, and their order, that DatasetCardData.to_yaml() writes for these fields.
+    data: dict[str, Value] = {
+        "license": "other",
+        "size_categories": [_size_category(rows)],
+        "task_categories": ["text-generation"],
+        "pretty_name": "Model Lab agent-trajectory dataset",
+        "license_name": "see-licence-notes",
+        "tags": ["modellab", "agent-trajectories", "tool-calling", *manifest["formats"]],
+        "configs": configs,
+    }
+    return f"---\n{dump_block(data)}\n---\n"
 
 
 def _stats_line(stats: Mapping[str, Any]) -> str:
@@ -193,7 +195,4 @@ files quoted in them keep the licences of the repositories they came from, and t
 replies are subject to the terms of the provider that produced them. Check both before
 publishing this dataset.
 """
-    from huggingface_hub import DatasetCard
-
-    # DatasetCard parses the text back: a card the Hub could not read fails here.
-    return str(DatasetCard(_front_matter(manifest) + body))
+    return _front_matter(manifest) + body

@@ -8,11 +8,12 @@ JSON, or as a PNG chart. A figure a source did not record is reported as unknown
 Modules: :mod:`.stats` computes (pure, no I/O), :mod:`.report` renders JSON and tables,
 :mod:`.chart` draws the PNG, :mod:`.cli` parses arguments and reads the catalog, and
 :mod:`.plugin` is the pluggy entry point. Importing this package imports none of them.
+
+The version lives in ``pyproject.toml`` (``importlib.metadata.version(
+"modellab-observability")`` at run time); ``workset.toml`` repeats it for the consent screen,
+and ``modellab worksets check`` refuses a difference.
 """
 
 from __future__ import annotations
 
-__all__ = ["__version__"]
-
-#: Must equal the version in ``pyproject.toml`` and ``workset.toml`` (a test checks).
-__version__ = "0.1.0"
+__all__: list[str] = []

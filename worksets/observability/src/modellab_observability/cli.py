@@ -9,26 +9,32 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any
 
-from modellab.errors import ModellabError, SessionNotFoundError, StoreError, UsageError
-from modellab.traces import LabelKind
-from modellab_observability.stats import OUTCOMES, SessionStats
+from modellab.workset import (
+    ModellabError,
+    UsageError,
+    add_json_flag,
+    add_selection_flags,
+    exit_code_for,
+    exit_codes_epilog,
+    shown,
+)
+from modellab_observability.stats import SessionStats
 
 if TYPE_CHECKING:
-    from modellab.settings import Settings
-    from modellab.store import Catalog, Selection, SessionRow
+    from modellab.workset import Catalog, Selection, SessionRow, Settings
 
 __all__ = ["EXIT_CODES", "PROG", "build_parser", "main"]
 
 PROG = "modellab observability"
 
-#: Every exit code this command uses, and what it means (shown by ``--help``).
+#: Every exit code this command uses, and what it means (shown by ``--help``). The numbers
+#: are the core's (``modellab.workset.EXIT_CODES``; ``exit_code_for`` picks them for an
+#: error); the texts say what each means for this command.
 EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "a session could not be read (the rest are reported), or the chart not written",
@@ -38,25 +44,9 @@ EXIT_CODES: dict[int, str] = {
     130: "interrupted",
 }
 
-_RELATIVE = re.compile(r"^(\d+)([dhw])$")
-
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the descriptions' line breaks: they hold lists and the exit-code table."""
-
-
-def _epilog() -> str:
-    return "exit codes:\n" + "\n".join(f"  {code:<4} {text}" for code, text in EXIT_CODES.items())
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
 
 
 _STATS_DESCRIPTION = """\
@@ -82,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Observe your agent sessions: tokens, cost, latency, tool calls,\n"
         "failures, denials, interruptions and outcomes. Reads the catalog; writes\n"
         "nothing but the chart you ask for.",
-        epilog=_epilog(),
+        epilog=exit_codes_epilog(EXIT_CODES),
         formatter_class=_Formatter,
     )
     actions = parser.add_subparsers(dest="action", metavar="SUBCOMMAND")
@@ -90,44 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         "stats",
         help="figures per session (and per turn) with totals, as a table, JSON or a chart",
         description=_STATS_DESCRIPTION,
-        epilog=_epilog(),
+        epilog=exit_codes_epilog(EXIT_CODES),
         formatter_class=_Formatter,
     )
     chosen = stats.add_argument_group("selection (flags combine; all narrow)")
-    chosen.add_argument(
-        "--ids", nargs="+", metavar="ID", default=[], help="these sessions (ids or unique prefixes)"
-    )
-    chosen.add_argument("--last", type=_positive, metavar="N", help="the N most recent sessions")
-    chosen.add_argument(
-        "--since",
-        metavar="DATE",
-        help="sessions updated on or after DATE (YYYY-MM-DD, an ISO time, or 7d, 24h, 2w)",
-    )
-    chosen.add_argument(
-        "--source",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="only this agent (codewhale, claude-code, codex); repeatable",
-    )
-    chosen.add_argument(
-        "--label",
-        action="append",
-        default=[],
-        choices=get_args(LabelKind),
-        metavar="KIND",
-        help="only sessions with this label (e.g. denied, tests_failed); repeatable",
-    )
-    chosen.add_argument(
-        "--outcome",
-        action="append",
-        default=[],
-        choices=OUTCOMES,
-        metavar="OUTCOME",
-        help=f"only sessions with this outcome ({', '.join(OUTCOMES)}); repeatable",
-    )
+    add_selection_flags(chosen, ids=True, last=True)
     output = stats.add_argument_group("output")
-    output.add_argument("--json", action="store_true", help="print one JSON document instead")
+    add_json_flag(output)
     output.add_argument("--per-turn", action="store_true", help="add the figures of every turn")
     output.add_argument(
         "--chart",
@@ -138,42 +97,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # -- arguments to a selection --------------------------------------------------------------
-
-
-def _since(value: str | None) -> str | None:
-    """The catalog's form of --since (the same forms ``modellab sessions list`` takes)."""
-    if value is None:
-        return None
-    if match := _RELATIVE.match(value):
-        amount, unit = int(match.group(1)), match.group(2)
-        delta = {"d": timedelta(days=amount), "h": timedelta(hours=amount)}.get(
-            unit, timedelta(weeks=amount)
-        )
-        return (datetime.now(UTC) - delta).isoformat(timespec="seconds").replace("+00:00", "Z")
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise UsageError(
-            f"--since: {value!r} is not a date",
-            hint="use YYYY-MM-DD, an ISO 8601 time, or an age such as 7d or 24h",
-        ) from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    # The catalog compares text: a bare date must stay a bare date to include that day.
-    return value if len(value) == 10 else moment.isoformat(timespec="seconds")
-
-
-def _selection(args: argparse.Namespace) -> Selection:
-    from modellab.store import Selection
-
-    return Selection(
-        ids=tuple(args.ids),
-        since=_since(args.since),
-        sources=tuple(args.source),
-        labels=tuple(args.label),
-        outcomes=tuple(args.outcome),
-        last=args.last,
-    )
 
 
 def _selection_json(selection: Selection) -> dict[str, Any]:
@@ -213,7 +136,7 @@ def _refs(catalog: Catalog, selection: Selection) -> list[tuple[SessionRow, str,
     not select the dates the outer one sorts by), so the ids come from ``list_sessions``,
     which applies it correctly, and are then looked up exactly.
     """
-    from modellab.store import Selection
+    from modellab.workset import Selection
 
     if selection.last is None:
         return catalog.trajectory_refs(selection)
@@ -229,7 +152,7 @@ def _read(
     Reads object by object rather than through ``iter_trajectories``, whose stream ends
     at the first missing object: one damaged trajectory must not hide the others.
     """
-    from modellab.traces import from_atif
+    from modellab.workset import StoreError, from_atif
     from modellab_observability.stats import session_stats
 
     found: list[SessionStats] = []
@@ -247,7 +170,7 @@ def _read(
 
 
 def _nothing_selected(catalog: Catalog, selection: Selection) -> int:
-    from modellab.store import Selection
+    from modellab.workset import Selection
 
     if selection == Selection() or not catalog.list_sessions(Selection(last=1)):
         _error(
@@ -266,34 +189,26 @@ def _nothing_selected(catalog: Catalog, selection: Selection) -> int:
 
 
 def _error(message: str, hint: str | None = None) -> None:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    # Messages quote arguments, file names and what a session held: shown escaped.
+    print(f"{PROG}: error: {shown(message, lines=True)}", file=sys.stderr)
     if hint:
-        print(f"hint: {hint}", file=sys.stderr)
-
-
-def _exit_code(error: ModellabError) -> int:
-    if isinstance(error, SessionNotFoundError):
-        return 3  # before StoreError: it is one
-    if isinstance(error, UsageError):
-        return 2
-    if isinstance(error, StoreError):
-        return 5
-    return 1
+        print(f"hint: {shown(hint, lines=True)}", file=sys.stderr)
 
 
 def _run_stats(args: argparse.Namespace, settings: Settings) -> int:
-    from modellab.store import Catalog
+    from modellab.workset import Catalog, emit_json, selection_from_args
     from modellab_observability.report import as_json, render_tables
     from modellab_observability.stats import totals
 
-    selection = _selection(args)
+    selection = selection_from_args(args)
     chart = _chart_path(args.chart)
     with Catalog(settings.catalog_path) as catalog:
         found, skipped = _read(catalog, selection)
         if not found and not skipped:
             return _nothing_selected(catalog, selection)
     for entry in skipped:
-        print(f"{PROG}: warning: session {entry['id']} skipped: {entry['error']}", file=sys.stderr)
+        warning = f"session {entry['id']} skipped: {entry['error']}"
+        print(f"{PROG}: warning: {shown(warning, lines=True)}", file=sys.stderr)
     if not found:
         _error("none of the selected sessions could be read", "see the warnings above")
         return 1
@@ -321,7 +236,7 @@ def _run_stats(args: argparse.Namespace, settings: Settings) -> int:
             per_turn=args.per_turn,
         )
         document["chart"] = None if chart is None else {"path": str(chart), "sessions_drawn": drawn}
-        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        emit_json(document)
     else:
         print(render_tables(found, summary, per_turn=args.per_turn))
         if chart is not None:
@@ -351,7 +266,7 @@ def main(argv: Sequence[str], settings: Settings) -> int:
         return _run_stats(args, settings)
     except ModellabError as exc:
         _error(exc.message, exc.hint)
-        return _exit_code(exc)
+        return exit_code_for(exc)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; nothing half-written was left behind", file=sys.stderr)
         return 130

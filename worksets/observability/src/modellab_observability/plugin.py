@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from modellab.plugins.hookspecs import hookimpl
+from modellab.workset import hookimpl
 
 if TYPE_CHECKING:
-    from modellab.settings import Settings
+    from modellab.workset import Settings
 
 __all__ = ["COMMAND", "ObservabilityPlugin", "plugin"]
 
@@ -20,7 +20,7 @@ COMMAND = "observability"
 
 
 class ObservabilityPlugin:
-    """Implements :func:`modellab.plugins.hookspecs.modellab_run_command`."""
+    """Implements the ``modellab_run_command`` hook."""
 
     @hookimpl
     def modellab_run_command(self, command: str, argv: list[str], settings: Settings) -> int | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from modellab.workset import shown
 from modellab_observability.stats import (
     TOKEN_KINDS,
     Figures,
@@ -144,9 +145,12 @@ def _table(
     max_width: int = 40,
 ) -> str:
     """Align cells: the ``text`` columns (names) to the left, figures to the right so their
-    digits line up. Long cells are cut with an ellipsis; a rule sets the footer apart."""
+    digits line up. Long cells are cut with an ellipsis; a rule sets the footer apart.
+    Cells hold what sessions recorded (titles, tool names): each is shown escaped, so none
+    can move the cursor or fake a line."""
 
     def cut(cell: str) -> str:
+        cell = shown(cell)
         return cell if len(cell) <= max_width else cell[: max_width - 1] + "…"
 
     body = [[cut(cell) for cell in row] for row in rows]
@@ -295,7 +299,7 @@ def render_tables(
         for _, session in rows:
             title = session.title or ""
             title = title if len(title) <= 60 else title[:59] + "…"
-            heading = f"Turns of {session.id}" + (f" ({title})" if title else "")
+            heading = f"Turns of {shown(session.id)}" + (f" ({shown(title)})" if title else "")
             parts.extend(["", heading, _turn_table(session) if session.turns else "(no turns)"])
     parts.extend(
         [

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar, get_args
 
-from modellab.traces import (
+from modellab.workset import (
     Label,
     Outcome,
     Session,
@@ -77,7 +77,7 @@ _N = TypeVar("_N", int, float)
 class Tokens:
     """Token counts, ``None`` where unknown.
 
-    As in :class:`modellab.traces.Usage`: ``input`` is the whole prompt and ``cached`` the
+    As in :class:`modellab.workset.Usage`: ``input`` is the whole prompt and ``cached`` the
     part of it read from a cache; ``output`` includes ``reasoning``.
     """
 
