@@ -2,7 +2,7 @@
 """One entry point for people and CI: set everything up, then run the demo, tests or benchmarks.
 
     python3 dev.py demo     import, export, review and approve the sample sessions; then
-                            publish, install and run the observability workset
+                            publish every workset in worksets/, install and run observability
     python3 dev.py test     lint (ruff), type-check (mypy --strict) and run the test suite:
                             tests/ and every worksets/<name>/tests/
     python3 dev.py bench    run the benchmarks in bench/ (takes a few minutes)
@@ -140,11 +140,11 @@ def demo() -> int:
 
 
 def _demo_workset(modellab: Path, env: dict[str, str]) -> int:
-    """Publish worksets/observability to a local registry, install it, run it."""
+    """Publish every workset in worksets/ to a local registry; install observability, run it."""
     demo = ROOT / ".demo"
     registry, keys, signing, dist = (demo / n for n in ("registry", "keys", "signing", "dist"))
-    wheel = dist / "modellab_observability-0.1.0-py3-none-any.whl"
     root = registry / "metadata" / "1.root.json"
+    sources = sorted(p.parent for p in (ROOT / "worksets").glob("*/pyproject.toml"))
     _say(
         "A local workset registry, signed with keys made just now. This demo trusts them "
         "explicitly: real registries are trusted only with a root you obtained out of band."
@@ -153,15 +153,21 @@ def _demo_workset(modellab: Path, env: dict[str, str]) -> int:
         ("TUF role keys for the registry", ["registry", "keys", keys]),
         ("a key to sign worksets with", ["registry", "keys", "--signing", signing]),
         ("an empty registry", ["registry", "init", registry, "--keys", keys]),
-        (
-            "build the observability workset",
-            ["registry", "build", ROOT / "worksets" / "observability", "--out", dist],
-        ),
-        ("sign its wheel", ["registry", "sign", wheel, "--key", signing]),
-        (
-            "publish it",
-            ["registry", "add", registry, wheel, "--keys", keys, "--signing-key", signing],
-        ),
+    ]
+    for source in sources:
+        out = dist / source.name
+        wheel = (
+            out / f"modellab_{source.name.replace('-', '_')}-{_version(source)}-py3-none-any.whl"
+        )
+        steps += [
+            (f"build the {source.name} workset", ["registry", "build", source, "--out", out]),
+            ("sign its wheel", ["registry", "sign", wheel, "--key", signing]),
+            (
+                "publish it",
+                ["registry", "add", registry, wheel, "--keys", keys, "--signing-key", signing],
+            ),
+        ]
+    steps += [
         ("check the whole registry", ["registry", "verify", registry]),
         (
             "trust it, pinning its TUF root",
@@ -202,6 +208,14 @@ def _demo_workset(modellab: Path, env: dict[str, str]) -> int:
         _run(modellab, *args, env=env)
     _say(f"done: chart in {chart.relative_to(ROOT)}")
     return 0
+
+
+def _version(source: Path) -> str:
+    """A workset's version: its ``pyproject.toml`` is the one place it lives."""
+    import tomllib
+
+    project = tomllib.loads((source / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return str(project["version"])
 
 
 def _start_model_server_build() -> subprocess.Popen[bytes] | None:

@@ -22,6 +22,7 @@ WORKSETS = REPO_ROOT / "worksets"
 #: The stable API, written out: adding or removing a name must change this list on purpose.
 STABLE = [
     "EXIT_CODES",
+    "Agent",
     "ApprovalRecord",
     "ApprovedExport",
     "BackendDescriptor",
@@ -30,6 +31,7 @@ STABLE = [
     "DiskFullError",
     "EvalError",
     "ExportError",
+    "FileImport",
     "GateError",
     "GradeAnswer",
     "GradeRequest",
@@ -42,6 +44,7 @@ STABLE = [
     "Outcome",
     "OutputPath",
     "Progress",
+    "Provenance",
     "RemoteFinetuneRequest",
     "RemoteFinetuneResult",
     "Selection",

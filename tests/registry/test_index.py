@@ -234,11 +234,13 @@ def test_unknown_version_lists_versions_and_their_state():
         catalogue().find("observability", "3.0")
     message = str(caught.value)
     assert "observability has no version 3.0" in message
-    assert "0.11.0 (yanked)" in message and "0.12.0 (revoked)" in message
+    assert "0.11.0 (yanked: crashes on import)" in message
+    assert "0.12.0 (revoked: signing key leaked)" in message
 
 
 def test_nothing_installable_left():
-    with pytest.raises(RegistryError, match=r"gone has no installable version: 1\.0 \(yanked\)"):
+    expected = r"gone has no installable version: 1\.0 \(yanked: superseded\)"
+    with pytest.raises(RegistryError, match=expected):
         catalogue().find("gone")
 
 

@@ -1,83 +1,8 @@
-"""Synthetic workset source folders for tests: real pyproject, manifest and module."""
+"""Synthetic workset source folders for tests: the testing kit's builder, under its old name
+for the tests that import it from here."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from modellab.testing._builders import MANIFEST, PLUGIN, make_workset
 
-MANIFEST = """\
-[workset]
-name = "{name}"
-version = "{version}"
-summary = "A test workset"
-license = "Apache-2.0"
-publisher = "Model Lab tests"
-[privacy]
-telemetry = "off"
-data_leaves_machine = []
-network_egress = []
-[requirements]
-python = []
-gpu = "none"
-isolation = "{isolation}"
-[hooks]
-implements = ["modellab_run_command"]
-[[commands]]
-name = "{command}"
-summary = "say hello from {name}"
-"""
-
-PLUGIN = """\
-from modellab.plugins.hookspecs import hookimpl
-
-{preamble}
-
-
-class _Plugin:
-    @hookimpl
-    def modellab_run_command(self, command, argv, settings):
-        if command != "{command}":
-            return None
-        print("hello from {name} {version}", *argv)
-        return 0
-
-
-plugin = _Plugin()
-"""
-
-
-def make_workset(
-    root: Path,
-    name: str = "hello",
-    version: str = "0.1.0",
-    *,
-    isolation: str = "shared",
-    dependencies: tuple[str, ...] = ("modellab>=0.1",),
-    command: str | None = None,
-    preamble: str = "",
-    manifest: str | None = None,
-) -> Path:
-    """Write ``root/<name>`` as a workset source folder and return it."""
-    package = f"modellab_{name.replace('-', '_')}"
-    source = root / name
-    (source / "src" / package).mkdir(parents=True, exist_ok=True)
-    deps = ", ".join(f'"{d}"' for d in dependencies)
-    (source / "pyproject.toml").write_text(
-        f'[project]\nname = "modellab-{name}"\nversion = "{version}"\n'
-        f'description = "test workset"\nlicense = "Apache-2.0"\n'
-        f'requires-python = ">=3.11"\ndependencies = [{deps}]\n'
-        f'[project.entry-points."modellab.worksets"]\n{name} = "{package}.plugin:plugin"\n'
-    )
-    command = command or name
-    text = manifest or MANIFEST.format(
-        name=name, version=version, isolation=isolation, command=command
-    )
-    # requirements.python must equal the wheel's Requires-Dist: an empty list in the manifest
-    # is filled with ``dependencies`` (a test that wants them to differ writes its own).
-    python = ", ".join(f'"{d}"' for d in dependencies)
-    text = text.replace("\npython = []\n", f"\npython = [{python}]\n")
-    (source / "src" / package / "workset.toml").write_text(text)
-    (source / "src" / package / "__init__.py").write_text("")
-    (source / "src" / package / "plugin.py").write_text(
-        PLUGIN.format(name=name, version=version, command=command, preamble=preamble)
-    )
-    return source
+__all__ = ["MANIFEST", "PLUGIN", "make_workset"]

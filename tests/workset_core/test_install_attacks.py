@@ -129,6 +129,10 @@ def test_yanked_and_revoked_releases(publisher, capsys, flag, word):
     err = capsys.readouterr().err
     assert word in err and "bad build" in err
     _nothing_installed()
+    # info says why too, instead of "not offered" and a hint back to the list that shows it.
+    assert main(["worksets", "info", "hello"]) != 0
+    err = capsys.readouterr().err
+    assert word in err and "bad build" in err and "list --available" not in err
 
 
 def test_a_workset_that_would_change_a_core_dependency(publisher, capsys):

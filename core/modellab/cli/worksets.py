@@ -112,6 +112,30 @@ def _available(
                 continue
             signer = release.signer.model_dump(mode="json")
             rows.append(_offer(name, release.version, "available", record.name, signer, None))
+    return rows + _official_rows(installed, {row["name"] for row in rows})
+
+
+def _official_rows(installed: dict[str, dict[str, Any]], offered: set[str]) -> list[dict[str, Any]]:
+    """The shipped official index's worksets that nothing installed or trusted covers."""
+    from modellab.registry._official import OFFICIAL_REGISTRY, official_offers
+
+    rows = []
+    for offer in official_offers():
+        release = offer.release
+        # A user's trusted registries take precedence: their row is the one to install from.
+        if release.name in installed or release.name in offered:
+            continue
+        row = _offer(
+            release.name,
+            release.version,
+            "official, not installed",
+            OFFICIAL_REGISTRY,
+            release.signer.model_dump(mode="json"),
+            None,
+        )
+        rows.append(
+            {**row, "isolation": release.isolation, "summary": offer.manifest.workset.summary}
+        )
     return rows
 
 
@@ -163,17 +187,17 @@ def cmd_list(args: argparse.Namespace) -> int:
         emit_json({"worksets": rows})
         return 0
     if not rows:
-        print("No worksets installed. Install one with 'modellab worksets install NAME'.")
+        print("No worksets installed. See what is offered: 'modellab worksets list --available'.")
         return 0
-    table = [
+    table: list[tuple[Any, ...]] = [
         (r["name"], r["version"], r["status"], r["isolation"], r["trust"], r["problem"] or "")
         for r in rows
     ]
-    print(
-        render_table(
-            ("name", "version", "status", "isolation", "trust", "problem"), table, max_width=60
-        )
-    )
+    headers: tuple[str, ...] = ("name", "version", "status", "isolation", "trust", "problem")
+    if args.available:  # choosing what to install: say what each one is for
+        headers = (*headers, "summary")
+        table = [(*line, r["summary"]) for line, r in zip(table, rows, strict=True)]
+    print(render_table(headers, table, max_width=60))
     return 0
 
 
@@ -197,10 +221,12 @@ def _offered(settings: Settings, catalog: Catalog, name: str) -> dict[str, Any] 
     for record in WorksetState(catalog).registries():
         source = _registry_source(settings, catalog, record.name)
         source.client.refresh()
-        try:
-            release = source.client.index().find(name)
-        except RegistryError:
+        index = source.client.index()
+        if name not in index.names():
             continue
+        # Listed but with nothing installable (yanked, revoked): say why, here, rather
+        # than "not offered", which would send the user back to the list that shows it.
+        release = index.find(name)
         with tempfile.TemporaryDirectory() as scratch:
             path = source.client.fetch(release.manifest, Path(scratch))
             manifest, digest = load_manifest(path.read_bytes(), release.manifest)
@@ -223,6 +249,31 @@ def _offered(settings: Settings, catalog: Catalog, name: str) -> dict[str, Any] 
     return None
 
 
+def _official_info(name: str) -> dict[str, Any] | None:
+    """``name`` as the shipped official index describes it (display only: nothing fetched)."""
+    from modellab.registry._official import OFFICIAL_REGISTRY, official_offer
+
+    offer = official_offer(name)
+    if offer is None:
+        return None
+    release = offer.release
+    signer = release.signer.model_dump(mode="json")
+    return {
+        "name": name,
+        "version": release.version,
+        "status": "official, not installed",
+        "problem": "no signed release is published yet; see 'modellab worksets install "
+        f"{name}' for how to install it from a local registry",
+        "signer": signer,
+        "trust": f"{_describe_signer(signer)} (expected signer; nothing signed yet)",
+        "registry": f"{OFFICIAL_REGISTRY} (index shipped with Model Lab)",
+        "artifact_sha256": release.sha256,
+        "manifest_sha256": release.manifest_sha256,
+        "location": None,
+        "manifest": offer.manifest,
+    }
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     """The full manifest, the signer and the state of one workset, installed or offered."""
     from modellab.errors import UsageError
@@ -233,10 +284,14 @@ def cmd_info(args: argparse.Namespace) -> int:
     with Catalog(settings.catalog_path) as catalog:
         record = WorksetState(catalog).install(args.name)
         if record is None:
-            info = _offered(settings, catalog, args.name)
+            info = _offered(settings, catalog, args.name) or _official_info(args.name)
             if info is None:
+                from modellab.registry._official import official_offers
+
+                names = ", ".join(o.release.name for o in official_offers()) or "none"
                 raise UsageError(
-                    f"workset {args.name!r} is neither installed nor offered by a trusted registry",
+                    f"workset {args.name!r} is neither installed nor offered by a trusted "
+                    f"registry, and not official (official worksets: {names})",
                     hint="see 'modellab worksets list --available'",
                 )
         else:
@@ -442,6 +497,39 @@ def _print_shown(text: str, file: TextIO | None = None) -> None:
     print(shown(text, lines=True), file=file)
 
 
+def _refuse_official(name: str, registry: str | None) -> None:
+    """Install from the official registry: no signed release is reachable, so say so (exit 10).
+
+    Returns (and the caller goes on as before) when ``name`` is not official and no
+    ``--registry official`` was asked for.
+    """
+    from modellab.errors import RegistryError
+    from modellab.registry._official import official_offer
+
+    offer = official_offer(name)
+    if offer is None and registry != "official":
+        return
+    what = f"{name} {offer.release.version}" if offer else name
+    raise RegistryError(
+        f"{what} is listed in Model Lab's official index, but no signed release of the "
+        "official registry (signed wheels and TUF metadata) is published yet; nothing was "
+        "installed"
+        if offer
+        else f"the official registry does not list {name!r}, and has no signed releases yet",
+        hint=(
+            "install it from a local registry you build, sign and trust (in a Model Lab "
+            "checkout):\n"
+            "  modellab registry keys KEYS && modellab registry keys --signing SIGNKEY\n"
+            "  modellab registry init REG --keys KEYS\n"
+            f"  modellab registry build worksets/{name} --out DIST\n"
+            "  modellab registry sign DIST/*.whl --key SIGNKEY\n"
+            "  modellab registry add REG DIST/*.whl --keys KEYS --signing-key SIGNKEY\n"
+            "  modellab worksets add-registry local REG --root REG/metadata/1.root.json\n"
+            f"  modellab worksets install {name} --registry local"
+        ),
+    )
+
+
 def cmd_install(args: argparse.Namespace) -> int:
     """Install or upgrade a workset through the full trust flow."""
     from modellab.errors import UsageError
@@ -458,6 +546,10 @@ def cmd_install(args: argparse.Namespace) -> int:
     with install_lock(settings), Catalog(settings.catalog_path) as catalog:
         if args.worksets_command == "upgrade" and WorksetState(catalog).install(name) is None:
             raise UsageError(f"{name} is not installed", hint=f"modellab worksets install {name}")
+        # The user's own registries come first; a registry they named "official" is theirs.
+        trusted = {record.name for record in WorksetState(catalog).registries()}
+        if not trusted or (args.registry == "official" and "official" not in trusted):
+            _refuse_official(name, args.registry)
         source = _registry_source(settings, catalog, args.registry)
         done = install_workset(
             settings,

@@ -324,7 +324,12 @@ def _exact(candidates: list[Release], name: str, version: str) -> Release:
 def _describe(candidates: list[Release]) -> str:
     parts = []
     for release in candidates:
-        state = " (revoked)" if release.revoked else " (yanked)" if release.yanked else ""
+        if release.revoked:
+            state = f" (revoked: {release.revoked})"
+        elif release.yanked:
+            state = f" (yanked: {release.yanked})"
+        else:
+            state = ""
         parts.append(f"{release.version}{state}")
     return ", ".join(parts)
 

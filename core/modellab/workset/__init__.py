@@ -31,7 +31,9 @@ Data
   as a context manager, ``list_sessions``, ``trajectory_refs`` and ``objects.get``; its
   writing methods are the core's own and are not part of this API.
 * ``from_atif`` and the session model: ``Session``, ``Turn``, ``Step``, ``Usage``,
-  ``Label``, ``LabelKind``, ``Outcome``, ``ToolCallStatus``, ``derive_outcome``.
+  ``Label``, ``LabelKind``, ``Outcome``, ``ToolCallStatus``, ``derive_outcome``,
+  ``Agent``, ``Provenance``.
+* ``FileImport``: what an importer's ``read(path)`` returns (its sessions and line counts).
 * ``ApprovedExport`` and ``open_approved``: the only way to read an export, and only one
   that was approved, every byte checked (``modellab.gate``).
 
@@ -100,11 +102,14 @@ if TYPE_CHECKING:
         hookimpl,
     )
     from modellab.settings import Settings
+    from modellab.sources import FileImport
     from modellab.store import Catalog, Selection, SessionRow
     from modellab.traces import (
+        Agent,
         Label,
         LabelKind,
         Outcome,
+        Provenance,
         Session,
         Step,
         ToolCallStatus,
@@ -116,6 +121,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXIT_CODES",
+    "Agent",
     "ApprovalRecord",
     "ApprovedExport",
     "BackendDescriptor",
@@ -124,6 +130,7 @@ __all__ = [
     "DiskFullError",
     "EvalError",
     "ExportError",
+    "FileImport",
     "GateError",
     "GradeAnswer",
     "GradeRequest",
@@ -136,6 +143,7 @@ __all__ = [
     "Outcome",
     "OutputPath",
     "Progress",
+    "Provenance",
     "RemoteFinetuneRequest",
     "RemoteFinetuneResult",
     "Selection",
@@ -210,10 +218,13 @@ _HOMES: dict[str, tuple[str, ...]] = {
     ),
     "modellab.settings": ("Settings",),
     "modellab.store": ("Catalog", "Selection", "SessionRow"),
+    "modellab.sources": ("FileImport",),
     "modellab.traces": (
+        "Agent",
         "Label",
         "LabelKind",
         "Outcome",
+        "Provenance",
         "Session",
         "Step",
         "ToolCallStatus",

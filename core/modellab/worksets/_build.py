@@ -158,7 +158,12 @@ def build_wheel(source: Path, out_dir: Path) -> BuiltWheel:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for entry, data in sorted(files.items()):
+            # Nothing from the machine or the checkout reaches the bytes: a fixed date (not
+            # the files' mtimes, nor SOURCE_DATE_EPOCH, which would make the registry's pinned
+            # sha256 depend on the environment), fixed permissions whatever the files' modes,
+            # and "made on Unix" even on Windows, where zipfile would otherwise write 0.
             info_entry = zipfile.ZipInfo(entry, date_time=_EPOCH)
+            info_entry.create_system = 3
             info_entry.external_attr = 0o644 << 16
             info_entry.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info_entry, data)

@@ -67,7 +67,7 @@ one, but unsigned and without consent: it is marked unsafe and nothing of it is 
 ## Publish
 
 Build, sign and add it to a registry with `modellab registry build`, `registry sign` and
-`registry add` (see `docs/worksets.md`). The version lives in `pyproject.toml` only;
+`registry add` (see `docs/worksets/authoring.md`). The version lives in `pyproject.toml` only;
 `src/{package}/workset.toml` repeats it and `worksets check` fails when they differ.
 """
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 from modellab_observability.stats import (
     TOOL_STATUSES,
@@ -12,18 +14,14 @@ from modellab_observability.stats import (
     totals,
 )
 
-from modellab.traces import (
-    Agent,
-    Branch,
-    Label,
-    Provenance,
-    Session,
-    Step,
-    ToolCall,
-    ToolResult,
-    Turn,
-    Usage,
-)
+from modellab.workset import Label, Session, Step, Turn, Usage
+
+# The facade names the session model; its parts are the types of its fields.
+Agent = Session.model_fields["agent"].annotation
+Provenance = Session.model_fields["provenance"].annotation
+(Branch,) = get_args(Session.model_fields["branches"].annotation)[:1]
+(ToolCall,) = get_args(Step.model_fields["tool_calls"].annotation)[:1]
+(ToolResult,) = get_args(Step.model_fields["tool_results"].annotation)[:1]
 
 PROVENANCE = Provenance(
     source_path="/synthetic",

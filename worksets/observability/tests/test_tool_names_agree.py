@@ -14,29 +14,29 @@ from pathlib import Path
 import pytest
 from modellab_observability.plugin import plugin
 
-from factories import exported
-from modellab.cli import main
-from modellab.evals import read_suite
-from modellab.settings import Settings
-
-from .test_observability_cli import observed_session
+from modellab.testing import cli, codewhale
+from modellab.workset import Settings
 
 
 def test_eval_build_and_observability_stats_name_tools_alike(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], approved_export, observed_session
 ) -> None:
-    export = exported(tmp_path, [observed_session()])
+    export = approved_export(
+        [codewhale.write_session(tmp_path / "sessions", observed_session)]
+    ).path
     capsys.readouterr()
 
     out = tmp_path / "suite"
-    assert main(["eval", "build", str(export), "--out", str(out)]) == 0
-    text = capsys.readouterr().out
+    text = cli("eval", "build", str(export), "--out", str(out))
     (line,) = [row for row in text.splitlines() if row.startswith("Next actions: ")]
     listed = dict(re.findall(r"([^\s,]+) (\d+)", line.removeprefix("Next actions: ")))
-    suite = read_suite(out)
-    sliced = {case.slices["tool"] for case in suite.cases} - {"(answer)"}
-    # The cases themselves still hold what the agent called.
-    assert {c.expected.calls[0].name for c in suite.cases if c.expected.calls} == {
+    # The suite's cases, read as the documented cases.jsonl (one JSON case a line).
+    lines = (out / "cases.jsonl").read_text(encoding="utf-8").splitlines()
+    cases = [json.loads(line) for line in lines if line]
+    sliced = {case["slices"]["tool"] for case in cases} - {"(answer)"}
+    # The cases themselves still hold what the agent called (an answer case has no calls).
+    called = [c["expected"].get("tool_calls") for c in cases]
+    assert {calls[0]["name"] for calls in called if calls} == {
         "bash",
         "read_file",
         "edit",

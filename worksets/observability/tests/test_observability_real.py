@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from modellab_observability.plugin import plugin
 
-from modellab.importing import run_import
-from modellab.settings import Settings
+from modellab.testing import cli
+from modellab.workset import Settings
 
 
 @pytest.fixture
@@ -20,8 +20,7 @@ def report(shared: Path, capsys) -> dict[str, Any]:
     fixtures = shared / "fixtures" / "codewhale"
     settings = Settings.from_env()
     streams = sorted((fixtures / "conformance").glob("*.golden.jsonl"))
-    summary = run_import(settings, [fixtures, *streams])
-    assert not summary.failed
+    cli("sessions", "import", str(fixtures), *map(str, streams))
     code = plugin.modellab_run_command("observability", ["stats", "--json"], settings)
     assert code == 0
     return json.loads(capsys.readouterr().out)

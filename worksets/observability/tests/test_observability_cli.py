@@ -7,78 +7,32 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pluggy
 import pytest
 from modellab_observability.plugin import plugin
 from modellab_observability.report import SCHEMA
 
-from factories import assistant, result, saved_session, user, write_session
-from modellab.importing import run_import
-from modellab.plugins import hookspecs
-from modellab.settings import Settings
+from modellab.testing import cli, codewhale
+from modellab.workset import Settings
 
-CODEWHALE_DATA = Path(__file__).resolve().parents[1] / "data" / "codewhale" / "sessions"
-
-
-EDIT = {"path": "app.py", "edits": [{"oldText": "a - b", "newText": "a + b"}]}
-
-
-def observed_session() -> dict[str, Any]:
-    """Two turns: a failing test run, a denied call, a read, an interruption; then a fix
-    whose tests pass. Journal timestamps give wall times; the session records a cost."""
-    messages = [
-        user("Run the tests and clean up."),
-        assistant("Running.", ("c1", "bash", {"command": "pytest -q"})),
-        result("c1", "1 failed, 3 passed\nCommand exited with code 1", error=True),
-        assistant("", ("c2", "bash", {"command": "rm -rf build"})),
-        result("c2", "Error: Tool 'bash' denied by user — the call was not approved.", error=True),
-        assistant("", ("c3", "read_file", {"path": "app.py"})),
-        result("c3", "def add(a, b): return a - b"),
-        {"role": "assistant_interrupted", "content": [{"type": "text", "text": "I will now"}]},
-        user("Go on, fix it."),
-        assistant("", ("c4", "edit", EDIT)),
-        result("c4", "Successfully replaced 1 block(s) in app.py."),
-        assistant("", ("c5", "bash", {"command": "pytest -q"})),
-        result("c5", "4 passed in 0.2s\nCommand exited with code 0"),
-        assistant("Fixed."),
-    ]
-    seconds = [0, 4, 10, 12, 20, 21, 22, 30, 300, 303, 304, 306, 316, 320]
-    entries = [
-        {
-            "id": f"e{n}",
-            "parent_id": f"e{n - 1}" if n else None,
-            "created_at": f"2026-11-20T09:{s // 60:02d}:{s % 60:02d}Z",
-            "kind": "message",
-            "message": message,
-        }
-        for n, (message, s) in enumerate(zip(messages, seconds, strict=True))
-    ]
-    doc = saved_session(
-        messages,
-        session_id="obs-1",
-        title="Observed session",
-        journal={"entries": entries},
-        leaf_id=f"e{len(entries) - 1}",
-    )
-    doc["metadata"]["cost"] = {"session_cost_usd": 0.0125}
-    return doc
+#: Synthetic CodeWhale sessions the core's tests keep (``tests/data``).
+CODEWHALE_DATA = Path(__file__).resolve().parents[3] / "tests" / "data" / "codewhale" / "sessions"
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """A catalog holding the observed session and the factories' default one."""
+def settings(tmp_path: Path, observed_session: dict[str, Any]) -> Settings:
+    """A catalog holding the observed session and the kit's default saved session."""
     folder = tmp_path / "sessions"
-    write_session(folder, observed_session())
-    write_session(
+    codewhale.write_session(folder, observed_session)
+    codewhale.write_session(
         folder,
-        saved_session(
+        codewhale.saved_session(
             session_id="plain-2",
             created_at="2026-11-21T09:00:00Z",
             updated_at="2026-11-21T10:00:00Z",
         ),
     )
     settings = Settings.from_env()
-    assert not run_import(settings, [folder]).failed
+    cli("sessions", "import", str(folder))
     return settings
 
 
@@ -259,7 +213,7 @@ def test_help_exits_0_and_lists_the_exit_codes(settings, capsys):
 
 
 def test_a_damaged_trajectory_is_skipped_and_reported(settings, capsys):
-    from modellab.store import Catalog, Selection
+    from modellab.workset import Catalog, Selection
 
     with Catalog(settings.catalog_path) as catalog:
         ((_, digest, _),) = catalog.trajectory_refs(Selection(ids=("obs-1",)))
@@ -275,7 +229,7 @@ def test_a_damaged_trajectory_is_skipped_and_reported(settings, capsys):
 def test_a_denial_recorded_three_ways_counts_once(capsys):
     # Synthetic fixture: one call denied, seen in its result text and its approval receipt.
     settings = Settings.from_env()
-    run_import(settings, [CODEWHALE_DATA / "b4140c92-be2f-4749-9776-119d8c6600e8.json"])
+    cli("sessions", "import", str(CODEWHALE_DATA / "b4140c92-be2f-4749-9776-119d8c6600e8.json"))
     (session,) = stats_json(settings, capsys)["sessions"]
     assert session["denials"] == 1
     assert session["tools"]["by_status"]["denied"] == 1
@@ -285,14 +239,3 @@ def test_a_denial_recorded_three_ways_counts_once(capsys):
 def test_the_hook_ignores_other_commands(settings):
     assert plugin.modellab_run_command("other", [], settings) is None
     assert plugin.modellab_run_command("sessions", ["list"], settings) is None
-
-
-def test_the_plugin_registers_with_pluggy_and_answers_through_the_hook(settings, capsys):
-    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    manager.add_hookspecs(hookspecs)
-    manager.register(plugin, name="observability")
-    manager.check_pending()
-    hook = manager.hook.modellab_run_command
-    assert hook(command="other", argv=[], settings=settings) is None
-    assert hook(command="observability", argv=["stats", "--json"], settings=settings) == 0
-    assert json.loads(capsys.readouterr().out)["totals"]["sessions"] == 2

@@ -1,1 +1,0 @@
-"""Workset tests (a package, so this folder's conftest does not shadow tests/conftest.py)."""
