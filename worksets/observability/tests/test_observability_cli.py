@@ -14,8 +14,8 @@ from modellab_observability.report import SCHEMA
 from modellab.testing import cli, codewhale
 from modellab.workset import Settings
 
-#: Synthetic CodeWhale sessions the core's tests keep (``tests/data``).
-CODEWHALE_DATA = Path(__file__).resolve().parents[3] / "tests" / "data" / "codewhale" / "sessions"
+#: A synthetic CodeWhale session (a copy of one the core's tests keep): this project's own.
+CODEWHALE_DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture
