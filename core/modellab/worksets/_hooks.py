@@ -167,10 +167,10 @@ class _ChildImporter:
         new one granted ``path`` itself (a folder being discovered, or a single file)."""
         path = path.absolute()
         for root, hooks in self._scoped.items():
-            if path == root or root in path.parents:
+            if path.is_relative_to(root):
                 return hooks
         home = self._settings.home.absolute()
-        if path == home or path in home.parents or home in path.parents:
+        if path.is_relative_to(home) or home.is_relative_to(path):
             raise WorksetHookError(
                 f"workset {self.workset}: importer {self.name} may not read {path}: it is, "
                 f"holds or sits in Model Lab's home ({home})",

@@ -325,7 +325,7 @@ def _option_values(argv: Sequence[str], options: Sequence[str]) -> list[str]:
 
 
 def _contains(outer: Path, inner: Path) -> bool:
-    return inner == outer or outer in inner.parents
+    return inner.is_relative_to(outer)
 
 
 def _checked_output(settings: Settings, option: str, value: str) -> Path:
