@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from datasets.builders import LONG_PROMPT, mixed, success
-from datasets.builders import build as _build
-from datasets.builders import rows as read_rows
+from dataset_build.builders import LONG_PROMPT, mixed, success
+from dataset_build.builders import build as _build
+from dataset_build.builders import rows as read_rows
 from factories import exported
 from modellab.cli import main
 

@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from datasets.builders import mixed
+from dataset_build.builders import mixed
 from factories import exported
 from modellab.datasets._source import iter_sessions
 from modellab.errors import CorruptSourceError, StaleApprovalError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import statistics
 
-from datasets.builders import build, mixed, rows
+from dataset_build.builders import build, mixed, rows
 from factories import exported
 from modellab.cli import main
 from modellab.datasets._rows import conversation_text

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from datasets.builders import build, rows
+from dataset_build.builders import build, rows
 from modellab.cli import main
 
 INSTANCE = "pydantic__pydantic.acb0f10f.pr_8316"

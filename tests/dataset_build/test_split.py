@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datasets.builders import LONG_PROMPT, build, success
+from dataset_build.builders import LONG_PROMPT, build, success
 from factories import exported
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from datasets.builders import build, mixed
+from dataset_build.builders import build, mixed
 from factories import exported
 from modellab.cli import main
 from modellab.datasets import verify_dataset

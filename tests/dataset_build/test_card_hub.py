@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from datasets.builders import build as _build
-from datasets.builders import mixed
+from dataset_build.builders import build as _build
+from dataset_build.builders import mixed
 from factories import exported
 from modellab.datasets._card import render_card
 

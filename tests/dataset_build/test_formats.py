@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from datasets.builders import FAIL, PASS, build, edit, mixed, pytest_run, rows, session
+from dataset_build.builders import FAIL, PASS, build, edit, mixed, pytest_run, rows, session
 from factories import assistant, exported, user
 from modellab.cli import main
 from modellab.datasets._preference import command_family

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from datasets.builders import LONG_PROMPT, build, mixed, success
+from dataset_build.builders import LONG_PROMPT, build, mixed, success
 from factories import exported
 from modellab._internal.files import OUTPUT_MARKER, write_output_marker
 from modellab.cli import main
