@@ -314,6 +314,14 @@ def test_requests_mark_their_input_and_output_paths(tmp_path: Path) -> None:
     assert (reads, writes) == ([tmp_path / "in", tmp_path / "export"], [tmp_path / "out"])
     again = TrainRequest.model_validate_json(request.model_dump_json())
     assert again == request  # plain data: JSON round-trips
+    # Optional paths (``InputPath | None``) count when given: pydantic keeps their marker
+    # inside the union, and a base model folder the child could not read failed a real run.
+    given = request.model_copy(
+        update={"base_model_dir": tmp_path / "model", "chat_template": tmp_path / "t.jinja"}
+    )
+    reads, writes = request_paths(given)
+    assert reads == [tmp_path / "model", tmp_path / "in", tmp_path / "export", tmp_path / "t.jinja"]
+    assert writes == [tmp_path / "out"]
 
 
 IMPORTER = """\

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 import pluggy
 from pydantic import BaseModel, ConfigDict, Field
@@ -92,6 +92,15 @@ class _Data(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def _roles(metadata: list[Any], annotation: Any) -> list[str]:
+    """The :class:`PathRole` of a field: on the field itself (``InputPath``), or inside an
+    optional one (``InputPath | None``), where pydantic leaves it in the union's member."""
+    roles: list[str] = [m.role for m in metadata if isinstance(m, PathRole)]
+    for member in get_args(annotation):
+        roles += [m.role for m in getattr(member, "__metadata__", ()) if isinstance(m, PathRole)]
+    return roles
+
+
 def request_paths(request: BaseModel) -> tuple[list[Path], list[Path]]:
     """The paths ``request`` lets its call read and write: fields marked by
     :class:`PathRole`, in it and in the models it holds."""
@@ -104,7 +113,7 @@ def request_paths(request: BaseModel) -> tuple[list[Path], list[Path]]:
             reads += inner_reads
             writes += inner_writes
             continue
-        roles = [m.role for m in field.metadata if isinstance(m, PathRole)]
+        roles = _roles(field.metadata, field.annotation)
         if not roles or value is None:
             continue
         (reads if roles[0] == "input" else writes).append(Path(value))
@@ -145,25 +154,53 @@ class GraderDescriptor(_Data):
 
 
 class TrainRequest(_Data):
-    """A local fine-tuning job, named to one trainer."""
+    """A local fine-tuning job, named to one trainer (``modellab train --backend NAME``).
+
+    The core builds it only after the gate, the model store and preflight have passed:
+    ``dataset_dir`` was built from the standing approval in ``approval``, and
+    ``base_model_dir`` is an installed model whose files still match their hashes.
+    """
 
     backend: str
-    base_model: str
+    #: ``sft-lora``, ``sft-qlora``, ``sft-full`` or ``dpo``.
     method: str
-    #: The dataset folder, built from an approved export.
+    #: The installed model's name in the lab.
+    base_model: str
+    #: The installed model's folder: safetensors weights, tokenizer, chat template.
+    base_model_dir: InputPath | None = None
+    #: The dataset folder, built from an approved export: ``trl-sft/train.jsonl`` for the
+    #: SFT methods, ``preference/train.jsonl`` for ``dpo``.
     dataset_dir: InputPath
     #: The approval the dataset was built from.
     approval: ApprovalRecord
-    #: Where the trainer writes the adapter or weights.
+    #: The run folder: ``events.jsonl`` (progress, a JSON object a line), ``checkpoints/``,
+    #: ``adapter/``, ``merged/`` (when asked), ``README.md`` (the model card).
     output_dir: OutputPath
+    #: ``max_steps``, ``epochs``, ``learning_rate``, ``lora_r``, ``lora_alpha``,
+    #: ``max_seq_len``, ``batch_size``, ``grad_accum``, ``seed``, ``save_steps``, ``merge``,
+    #: ``dpo_beta``: flat, JSON-native.
     hyperparameters: dict[str, Scalar] = {}
+    #: Go on from the newest checkpoint under ``output_dir/checkpoints``.
+    resume: bool = False
+    #: A chat template file to train with instead of the model's own (``--chat-template``);
+    #: the trainer saves it with what it writes.
+    chat_template: InputPath | None = None
 
 
 class TrainResult(_Data):
-    """What a trainer made."""
+    """What a trainer made: paths are relative to ``output_dir``."""
 
     output_dir: Path
+    #: ``steps``, ``loss_first``, ``loss_last``, ``tokens``, ``tokens_per_s``,
+    #: ``train_seconds``, ``peak_rss_bytes``, ``peak_vram_bytes``.
     metrics: dict[str, float] = {}
+    adapter_dir: str | None = None
+    merged_dir: str | None = None
+    card: str | None = None
+    #: Library versions the job ran with (``torch``, ``transformers``, ``peft``, ``trl``).
+    versions: dict[str, str] = {}
+    #: Where it ran: ``cpu`` or the accelerator's name.
+    device: str = ""
 
 
 class ServeRequest(_Data):

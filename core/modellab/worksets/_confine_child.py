@@ -149,11 +149,26 @@ def _start_forwarder(socket_path: str) -> int:
     return int(answer)
 
 
+def _die_with_parent() -> None:
+    """End with Model Lab: a ``kill -9`` of the command must not leave its workset working
+    on (a trainer would go on writing a run that ``train --resume`` then takes over)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
+
+
 def main(argv: list[str]) -> int:
     """Confine this process as POLICY says, then run ``-m MODULE ARGS`` in it."""
     if len(argv) < 4 or argv[1:3] != ["--", "-m"]:
         print("usage: _confine_child.py POLICY.json -- -m MODULE [ARGS...]", file=sys.stderr)
         return 2
+    _die_with_parent()
     with open(argv[0], encoding="utf-8") as file:
         policy = json.load(file)
     module, rest = argv[3], argv[4:]

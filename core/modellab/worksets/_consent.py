@@ -54,12 +54,24 @@ def render_manifest(manifest: WorksetManifest) -> str:
         f"  data leaving    {listed(leaves, '; ')}",
         f"  python deps     {listed(needs.python)}",
         f"  gpu             {shown(needs.gpu)}",
-        f"  isolation       {shown(needs.isolation)}",
+        f"  isolation       {shown(needs.isolation)}{_venv_note(needs.isolation, needs.python)}",
         f"  hooks           {listed(manifest.hooks.implements)}",
         f"  commands        {listed(commands)}",
         f"  raw sessions    {reads}",
     ]
     return "\n".join(lines)
+
+
+def _venv_note(isolation: str, python: list[str]) -> str:
+    """What a ``venv`` install fetches besides the signed wheel (see ``_venv_deps``)."""
+    from modellab.worksets._venv_deps import dependency_lines
+
+    if isolation != "venv" or not dependency_lines(python):
+        return ""
+    return (
+        " (its python deps are installed into its own environment by uv, from your "
+        "package index, at the core's versions where the core has them)"
+    )
 
 
 def ask_consent(

@@ -107,8 +107,13 @@ def _wheel_hashes(wheel: Path) -> dict[str, tuple[str, str]]:
     return hashes
 
 
-def _compile(site: Path, sources: list[str]) -> None:
-    """Write the bytecode a load would, beside the sources (never under a cache prefix)."""
+def _compile(site: Path, sources: list[str], own: set[str]) -> None:
+    """Write the bytecode a load would, beside the sources (never under a cache prefix).
+
+    The wheel's ``own`` sources are always compiled here (bytecode the wheel shipped is
+    replaced: what runs is what its source says); a dependency's bytecode that uv already
+    compiled is kept.
+    """
     import importlib.util
     import py_compile
     import sys
@@ -118,6 +123,8 @@ def _compile(site: Path, sources: list[str]) -> None:
         for source in sources:
             path = str(site / source)
             cfile = importlib.util.cache_from_source(path)
+            if source not in own and os.path.exists(cfile):
+                continue  # compiled by uv (a venv workset's dependencies: thousands of files)
             # One that does not compile fails to load too; the workset reports it then.
             with contextlib.suppress(py_compile.PyCompileError):
                 py_compile.compile(path, cfile=cfile, doraise=True)
@@ -139,7 +146,7 @@ def record_files(root: Path, site: Path, wheel: Path) -> FileRecord:
     # ``_virtualenv.py``, imported by its ``.pth`` at every start) would be compiled at
     # its first run otherwise, and its bytecode would be a new file.
     sources = [path for path, _full, _stat in _walk(str(site)) if path.endswith(".py")]
-    _compile(site, sources)
+    _compile(site, sources, {path for path in expected if path.endswith(".py")})
     prefix = site.relative_to(root).as_posix()
     prefix = "" if prefix == "." else f"{prefix}/"
     record: FileRecord = {}

@@ -544,6 +544,13 @@ def _install_files(
         (site / "_modellab_core.pth").write_text("\n".join(lines) + "\n")
         python = ["--python", str(venv / "bin" / "python")]
         _run_uv(["pip", "install", "--quiet", *python, *pinned], job)
+        # Then its own stack (torch, transformers, ...), held to the core's versions.
+        from modellab.worksets._venv_deps import install_dependencies
+
+        _shipped, requires = wheel_manifest(wheel)
+        install_dependencies(
+            venv / "bin" / "python", staging, requires, lambda arguments: _run_uv(arguments, job)
+        )
     else:
         # --python: the target must suit this interpreter, whatever python is on PATH.
         target = ["--target", str(staging / "site"), "--python", sys.executable]
