@@ -234,10 +234,20 @@ def _start_model_server_build() -> subprocess.Popen[bytes] | None:
     return subprocess.Popen([str(tool("python")), str(script)], cwd=ROOT)
 
 
+def _start_wheelhouse_build() -> subprocess.Popen[bytes]:
+    """Download the unsloth workset's pinned wheels once per machine (tests/wheelhouse.py):
+    the training tests install that workset, dependencies and all, with no index."""
+    _say("wheelhouse for the training tests (torch, transformers, peft, trl; cached)")
+    script = ROOT / "tests" / "wheelhouse.py"
+    # This interpreter, not the venv's: uv's venvs have no pip.
+    return subprocess.Popen([sys.executable, str(script)], cwd=ROOT)
+
+
 def test() -> int:
     """Lint, type-check and run the whole test suite (pytest's ``testpaths``: ``tests/`` and
     every ``worksets/*/tests/``)."""
     server_build = _start_model_server_build()
+    wheelhouse_build = _start_wheelhouse_build()
     _say("ruff check")
     _run(tool("ruff"), "check", "core", "worksets", "tests", "bench", "tools", "dev.py")
     _say("ruff format --check")
@@ -248,6 +258,9 @@ def test() -> int:
         _say(
             "building the model server failed (see above); set MODELLAB_SKIP_MODEL_SERVER=1 to skip"
         )
+        return 1
+    if wheelhouse_build.wait() != 0:
+        _say("downloading the training tests' wheelhouse failed (see above)")
         return 1
     _say("pytest")
     return _run(tool("pytest"), *sys.argv[2:], check=False)

@@ -11,6 +11,7 @@ One command runs everything and writes ``bench/.data/results/latest.json`` (untr
     uv run python bench/run.py --only worksets # just workset installs (bench/worksets.py)
     uv run python bench/run.py --only datasets # dataset build memory (bench/datasets.py;
                                                # minutes, so not part of the full run)
+    uv run python bench/run.py --only training # modellab train vs plain TRL (bench/training.py)
     uv run python bench/run.py --only evals    # eval runner throughput (bench/evals.py;
                                                # needs the model server, about 6 minutes,
                                                # so not part of the full run)
@@ -566,6 +567,7 @@ def main(argv: list[str] | None = None) -> int:
             "worksets",
             "datasets",
             "evals",
+            "training",
         ),
     )
     ap.add_argument("--keep", action="store_true", help="keep catalog and export folders")
@@ -583,6 +585,8 @@ def main(argv: list[str] | None = None) -> int:
     # Minutes on a 1 GiB export (bench/datasets.py), so only when asked for.
     do_datasets = args.only == "datasets"
     do_evals = args.only == "evals"
+    # Minutes: installs the unsloth workset's stack and trains both sides twice.
+    do_training = args.only == "training"
     # About 40 s, and it compares libraries rather than checking ours: only when asked for.
     do_detectors = args.only == "detectors"
     # Minutes: the build without the flag writes every case's whole conversation.
@@ -831,6 +835,14 @@ def main(argv: list[str] | None = None) -> int:
             COMMAND_TIMEOUT_S,
             ["eval_runner_throughput"],
         ),
+        (
+            "training",
+            "modellab train --backend trl vs a plain TRL SFTTrainer script",
+            "training.py",
+            [],
+            3 * COMMAND_TIMEOUT_S,
+            ["train_throughput", "train_peak_rss"],
+        ),
     ]
     chosen = {
         "redact": do_redact,
@@ -839,6 +851,7 @@ def main(argv: list[str] | None = None) -> int:
         "worksets": do_worksets,
         "datasets": do_datasets,
         "evals": do_evals,
+        "training": do_training,
     }
     for key, what, script, script_args, timeout_s, verdict_keys in parts:
         if not chosen[key]:

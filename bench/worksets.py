@@ -26,7 +26,7 @@ Targets (the worksets issue):
   warms the caches first (uv's cache, bytecode, the page cache); the venvs are made
   before the timed region.
 * help: ``python -m modellab --help`` with every workset installed (observability and the
-  generated ones) is at most 3x ``python -c pass`` (best of ``--help-repeats`` fresh
+  generated ones) is at most 2.5x ``python -c pass`` (best of ``--help-repeats`` fresh
   processes each, interleaved). ``--help`` with no workset is shown for information.
 
 Where our install's time goes is recorded too: one install under ``-X importtime`` (import
@@ -68,7 +68,8 @@ DATA = BENCH / ".data"
 OBSERVABILITY = ROOT / "worksets" / "observability"
 
 INSTALL_RATIO_MAX = 0.25
-HELP_RATIO_MAX = 3.0
+#: Issue 13: every workset installed must not make --help slower than 2.5x a bare Python.
+HELP_RATIO_MAX = 2.5
 #: The manifest hash appears after this in ``worksets install`` output (as dev.py reads it).
 _SHA_MARKER = "manifest sha256 "
 
@@ -662,7 +663,7 @@ def table_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         (
             f"python -m modellab --help, {len(hlp['worksets'])} worksets",
             f"{hlp['help_best_ms']:.1f} ms",
-            f"{hlp['ratio']:.2f}x (<= {HELP_RATIO_MAX:.0f}x); no worksets: "
+            f"{hlp['ratio']:.2f}x (<= {HELP_RATIO_MAX}x); no worksets: "
             f"{hlp['help_no_worksets_best_ms']:.1f} ms ({hlp['ratio_no_worksets']:.2f}x)",
             report["verdicts"]["worksets_help"],
         )

@@ -64,6 +64,7 @@ __all__ = [
     "NotApprovedError",
     "NotReviewedError",
     "OutputBusyError",
+    "PreflightError",
     "PromotionError",
     "PromotionRefusedError",
     "RawExportError",
@@ -74,6 +75,7 @@ __all__ = [
     "SourceError",
     "StaleApprovalError",
     "StoreError",
+    "TrainingError",
     "TrustError",
     "UnsupportedFormatError",
     "UsageError",
@@ -186,6 +188,14 @@ class ExportError(ModellabError):
 
 class EvalError(ModellabError):
     """An eval suite, a model endpoint or an eval run cannot be used as asked."""
+
+
+class TrainingError(ModellabError):
+    """A training job could not run, or its trainer failed (``train --resume ID`` goes on)."""
+
+
+class PreflightError(TrainingError):
+    """Preflight found a check that fails: nothing was trained."""
 
 
 class EvalIncompleteError(EvalError):

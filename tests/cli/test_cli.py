@@ -137,9 +137,9 @@ def test_bad_values_name_the_flag(capsys, sessions_dir):
     assert [r["id"] for r in json.loads(out)] == ["bbbb-2", "cccc-3"]
 
 
-def test_commands_not_built_yet_say_so(capsys):
+def test_train_without_a_job_says_what_it_needs(capsys):
     code, _, err = run(capsys, "train")
-    assert code == 2 and "not built yet" in err
+    assert code == 2 and "train needs DATASET, --base, --backend" in err
 
 
 def test_version_and_help(capsys):

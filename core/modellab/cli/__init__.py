@@ -14,14 +14,13 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import NoReturn
 
 __all__ = ["main", "run_command"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI in-process and return its exit code."""
-    from modellab.cli._app import build_parser, run
-
     arguments = list(sys.argv[1:] if argv is None else argv)
     # --no-worksets must also keep workset commands out of the grammar itself.
     options = []
@@ -31,8 +30,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             command = argument
             break
         options.append(argument)
+    no_worksets = "--no-worksets" in options
+    # ``modellab --help`` (argparse stops at the first -h, whatever follows it).
+    asks_help = bool({"-h", "--help"} & set(options))
+    if asks_help and set(options) <= {"-h", "--help", "--no-worksets"}:
+        _top_help(no_worksets)
+    from modellab.cli._app import build_parser, run
+
     # Only the command being run gets its full grammar: --help stays cheap.
-    parser = build_parser({} if "--no-worksets" in options else None, command=command)
+    parser = build_parser({} if no_worksets else None, command=command)
     args = parser.parse_args(arguments)
     try:
         return run(parser, args)
@@ -41,6 +47,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         # for ``git log | head``. Stop quietly; whatever was left to print has no reader.
         _stdout_closed()
         return 0
+
+
+def _top_help(no_worksets: bool) -> NoReturn:
+    """``modellab --help``: the saved copy when its inputs are unchanged, else built and
+    saved (see ``_help_cache``)."""
+    import os
+
+    from modellab.cli import _help_cache
+
+    no_worksets = no_worksets or os.environ.get("MODELLAB_NO_WORKSETS", "").lower() in {
+        "1",
+        "true",
+        "yes",
+    }
+    width = _help_cache.terminal_width()
+    text = _help_cache.load(width, no_worksets)
+    if text is None:
+        from modellab.cli._app import build_parser
+
+        text = build_parser({} if no_worksets else None, command=None).format_help()
+        _help_cache.save(text, width, no_worksets)
+    try:
+        sys.stdout.write(text)
+    except BrokenPipeError:
+        _stdout_closed()
+    # As argparse's --help does, for every other command's help too: in-process callers
+    # see one behaviour.
+    raise SystemExit(0)
 
 
 def _stdout_closed() -> None:

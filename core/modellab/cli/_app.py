@@ -35,23 +35,15 @@ class _HelpFormatter(argparse.HelpFormatter):
 
 
 def _terminal_width() -> int:
-    import os
+    from modellab.cli._help_cache import terminal_width
 
-    columns = os.environ.get("COLUMNS", "")
-    if columns.isdigit():
-        return max(int(columns) - 2, 40)
-    try:
-        return max(min(os.get_terminal_size(sys.stdout.fileno()).columns, 120) - 2, 40)
-    except (OSError, ValueError):
-        return 98
+    return terminal_width()
 
 
 _EPILOG = exit_codes_epilog(EXIT_CODES)
 
 #: Commands the product will have that later issues build. They say so and exit 2.
-_NOT_BUILT = {
-    "train": "fine-tuning jobs",
-}
+_NOT_BUILT: dict[str, str] = {}
 #: Top-level commands of the core; a workset may never take one of these names.
 CORE_COMMANDS = frozenset(
     {
@@ -65,6 +57,8 @@ CORE_COMMANDS = frozenset(
         "worksets",
         "registry",
         "promote",
+        "train",
+        "models",
         *_NOT_BUILT,
     }
 )
@@ -365,6 +359,11 @@ def build_parser(
     from modellab.cli.promote import add_promote_command
 
     add_promote_command(commands, _add)
+    from modellab.cli.models import add_models_command
+    from modellab.cli.train import add_train_command
+
+    add_models_command(commands, _add)
+    add_train_command(commands, _add)
     for name, what in _NOT_BUILT.items():
         stub = _add(commands, name, help=f"not built yet: {what}", add_help=True)
         stub.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -515,10 +514,18 @@ def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], int] | 
         from modellab.cli.eval import HANDLERS as EVAL
 
         return EVAL.get(args.eval_command)
+    if args.command == "models" and args.models_command:
+        from modellab.cli.models import HANDLERS as MODELS
+
+        return MODELS.get(args.models_command)
     if args.command == "promote":
         from modellab.cli.promote import cmd_promote
 
         return cmd_promote
+    if args.command == "train":
+        from modellab.cli.train import cmd_train
+
+        return cmd_train
     if args.command == "worksets" and args.worksets_command:
         from modellab.cli.worksets import HANDLERS as WORKSETS
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["DISK_FULL", "EXIT_CODES", "PROMOTION_ERROR", "PROMOTION_REFUSED", "exit_code_for"]
+__all__ = [
+    "DISK_FULL",
+    "EXIT_CODES",
+    "PROMOTION_ERROR",
+    "PROMOTION_REFUSED",
+    "TRAINING_ERROR",
+    "exit_code_for",
+]
 
 #: ``promote --if-better``: the candidate failed the gate; CodeWhale's config is unchanged.
 PROMOTION_REFUSED = 13
@@ -11,6 +18,8 @@ PROMOTION_REFUSED = 13
 PROMOTION_ERROR = 14
 #: A disk (or quota) filled while writing; the message names the disk and what was kept.
 DISK_FULL = 15
+#: Preflight failed (nothing was trained), or the trainer failed (``train --resume ID``).
+TRAINING_ERROR = 16
 
 #: Every exit code the CLI uses, and what it means. Documented in ``--help``.
 EXIT_CODES: dict[int, str] = {
@@ -37,6 +46,8 @@ EXIT_CODES: dict[int, str] = {
     "since the promotion being rolled back (nothing changed)",
     DISK_FULL: "disk full: a disk or quota filled while writing (the message names it and "
     "what was kept; nothing half-written was left)",
+    TRAINING_ERROR: "training error: preflight failed (nothing was trained), or the trainer "
+    "failed or was stopped (resume with 'modellab train --resume ID')",
     130: "interrupted (Ctrl-C); nothing half-written was left behind",
 }
 
@@ -59,6 +70,7 @@ def exit_code_for(error: BaseException) -> int:
         (errors.PromotionRefusedError, PROMOTION_REFUSED),
         (errors.PromotionError, PROMOTION_ERROR),
         (errors.EvalError, 12),
+        (errors.TrainingError, TRAINING_ERROR),
     ]
     for kind, code in table:
         if isinstance(error, kind):

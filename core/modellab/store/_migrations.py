@@ -226,6 +226,47 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE workset_installs ADD COLUMN files TEXT
     """,
+    # 9: installed models, each with its passport and the sha256 of every file (checked at
+    # every use), and the licence the user accepted. A candidate is a model a training run
+    # made: it names its parent (the base model) and the run.
+    """
+    CREATE TABLE models (
+        name             TEXT PRIMARY KEY,
+        kind             TEXT NOT NULL,   -- 'base' or 'candidate'
+        format           TEXT NOT NULL,   -- 'hf' (safetensors folder) or 'gguf'
+        path             TEXT NOT NULL,   -- its folder, under the lab's home
+        passport         TEXT NOT NULL,   -- JSON
+        files            TEXT NOT NULL,   -- JSON: {relative path: sha256}
+        source           TEXT NOT NULL,   -- JSON: {kind, location, ...}
+        license_accepted TEXT,            -- the licence id the user accepted
+        accepted_at      TEXT,
+        parent           TEXT,            -- a candidate's base model
+        train_run        TEXT,            -- the run that made a candidate
+        installed_at     TEXT NOT NULL
+    )
+    """,
+    # 10: training runs: the job, its config, its lineage (approval, dataset, base model
+    # hashes, backend and library versions, seed), preflight verdicts and the outcome.
+    """
+    CREATE TABLE train_runs (
+        id          TEXT PRIMARY KEY,
+        status      TEXT NOT NULL,  -- running, interrupted, failed, cancelled, succeeded
+        backend     TEXT NOT NULL,
+        method      TEXT NOT NULL,
+        base_model  TEXT NOT NULL,
+        dataset_dir TEXT NOT NULL,
+        output_dir  TEXT NOT NULL,
+        config      TEXT NOT NULL,  -- JSON: the hyper-parameters
+        lineage     TEXT NOT NULL,  -- JSON
+        preflight   TEXT,           -- JSON: [{check, verdict, reason}]
+        metrics     TEXT,           -- JSON
+        result      TEXT,           -- JSON: the trainer's result
+        error       TEXT,
+        process     TEXT,           -- the process running it: "PID:START_TICKS"
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+    )
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
