@@ -26,7 +26,11 @@ Each round, in alternating order:
 
 Throughput on both sides is non-padding tokens / the wall time of ``trainer.train()``;
 peak RSS is the training process's own ``ru_maxrss`` (the trainer's child, for Model Lab).
-The best round of each side is compared.
+
+The verdict is the **median of the rounds' ratios**, each round's two runs taken back to
+back: on this shared 2-CPU VM the same plain script drifted from 354 to 430 tokens/s
+within one 15-minute run, so the best of each side compares runs minutes apart. The best
+of each side is reported beside it.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -120,6 +125,7 @@ def _plain(env: dict[str, str], work: Path, dataset: Path, hyper: dict[str, Any]
     done = subprocess.run(
         [
             sys.executable,
+            "-I",  # not bench/ on sys.path: bench/datasets.py would hide Hugging Face's
             str(BENCH / "plain_trl_sft.py"),
             str(model),
             str(dataset / "trl-sft" / "train.jsonl"),
@@ -208,7 +214,8 @@ def main() -> int:
                     ours.append(_ours(env, dataset, hyper))
     best_plain = max(plain, key=lambda r: r["tokens_per_s"])
     best_ours = max(ours, key=lambda r: r["tokens_per_s"])
-    speed = best_ours["tokens_per_s"] / best_plain["tokens_per_s"]
+    rounds = [o["tokens_per_s"] / p["tokens_per_s"] for o, p in zip(ours, plain, strict=True)]
+    speed = statistics.median(rounds)
     rss = min(r["peak_rss_bytes"] for r in ours) / min(r["peak_rss_bytes"] for r in plain)
     report = {
         "layers": args.layers or 30,
@@ -216,10 +223,9 @@ def main() -> int:
         "plain": plain,
         "modellab": ours,
         "tokens_per_s_ratio": speed,
+        "best_vs_best_ratio": best_ours["tokens_per_s"] / best_plain["tokens_per_s"],
         "peak_rss_ratio": rss,
-        "round_speed_ratios": [
-            o["tokens_per_s"] / p["tokens_per_s"] for o, p in zip(ours, plain, strict=True)
-        ],
+        "round_speed_ratios": rounds,
         "verdicts": {
             "train_throughput": "PASS" if speed >= SPEED_MIN else "FAIL",
             "train_peak_rss": "PASS" if rss <= RSS_MAX else "FAIL",
@@ -247,7 +253,8 @@ def table_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         (
             "modellab train --backend trl",
             f"{ours['tokens_per_s']:.0f} tok/s",
-            f"{report['tokens_per_s_ratio']:.2f}x plain (>= {SPEED_MIN}x); rounds "
+            f"median round {report['tokens_per_s_ratio']:.2f}x plain (>= {SPEED_MIN}x); "
+            f"best vs best {report['best_vs_best_ratio']:.2f}x; rounds "
             + ", ".join(f"{r:.2f}" for r in report["round_speed_ratios"]),
             report["verdicts"]["train_throughput"],
         ),
