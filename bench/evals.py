@@ -35,7 +35,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,31 +48,15 @@ sys.path.insert(0, str(BENCH))
 
 import llama_server  # noqa: E402
 from _finish import finish  # noqa: E402
+from _lab import approved_sample_export, modellab  # noqa: E402
 
 RATIO_MIN = 0.90
-SAMPLES = ROOT / "examples" / "codewhale-sessions"
-
-
-def _cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "modellab", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"modellab {' '.join(args)} failed ({done.returncode}): {done.stderr}")
-    return done.stdout
 
 
 def _make_suite(work: Path, env: dict[str, str], max_context: int) -> Path:
     export, suite = work / "export", work / "suite"
-    _cli(env, "sessions", "import", str(SAMPLES))
-    _cli(env, "export", "--all", "--out", str(export))
-    _cli(env, "redact", "review", str(export), "--accept-all")
-    _cli(env, "redact", "approve", str(export))
-    _cli(
+    approved_sample_export(env, export)
+    modellab(
         env,
         "eval",
         "build",
@@ -136,7 +119,7 @@ def _bodies(suite: Path, max_tokens: int) -> list[bytes]:
 
 def _runner(env: dict[str, str], suite: Path, base_url: str, n: int, max_tokens: int) -> dict:
     started = time.perf_counter()
-    out = _cli(
+    out = modellab(
         env,
         "eval",
         "run",

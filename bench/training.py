@@ -48,26 +48,19 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(BENCH))
+# tests/ first: its evals package (the model server that tiny_models converts SmolLM2 from)
+# must win over bench/evals.py.
+sys.path.insert(0, str(ROOT / "tests"))
 
 import tiny_models  # noqa: E402
 import wheelhouse  # noqa: E402
 from _finish import finish  # noqa: E402
+from _lab import approved_sample_export, modellab  # noqa: E402
 
 SPEED_MIN = 0.95
 RSS_MAX = 1.10
-SAMPLES = ROOT / "examples" / "codewhale-sessions"
 MODEL = "bench-base"
-
-
-def _cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "modellab", *args], env=env, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"modellab {' '.join(args)} failed ({done.returncode}): {done.stderr}")
-    return done.stdout
 
 
 def _lab(work: Path, env: dict[str, str], layers: int) -> Path:
@@ -86,7 +79,7 @@ def _lab(work: Path, env: dict[str, str], layers: int) -> Path:
         os.environ.clear()
         os.environ.update(saved)
     install_env = {**env, **wheelhouse.uv_environment(house), "UV_CACHE_DIR": str(work / "uv")}
-    _cli(
+    modellab(
         install_env,
         "worksets",
         "install",
@@ -97,11 +90,8 @@ def _lab(work: Path, env: dict[str, str], layers: int) -> Path:
         release.manifest_sha256,
     )
     export, dataset = work / "export", work / "dataset"
-    _cli(env, "sessions", "import", str(SAMPLES))
-    _cli(env, "export", "--all", "--out", str(export))
-    _cli(env, "redact", "review", str(export), "--accept-all")
-    _cli(env, "redact", "approve", str(export))
-    _cli(
+    approved_sample_export(env, export)
+    modellab(
         env,
         "dataset",
         "build",
@@ -113,7 +103,9 @@ def _lab(work: Path, env: dict[str, str], layers: int) -> Path:
         "--from",
         "all",
     )
-    _cli(env, "models", "install", str(folder), "--name", MODEL, "--accept-license", "apache-2.0")
+    modellab(
+        env, "models", "install", str(folder), "--name", MODEL, "--accept-license", "apache-2.0"
+    )
     return dataset
 
 
@@ -145,7 +137,7 @@ def _plain(env: dict[str, str], work: Path, dataset: Path, hyper: dict[str, Any]
 
 def _ours(env: dict[str, str], dataset: Path, hyper: dict[str, Any]) -> dict:
     started = time.perf_counter()
-    out = _cli(
+    out = modellab(
         env,
         "train",
         str(dataset),

@@ -5,12 +5,14 @@ bundled sample sessions; the result becomes a candidate model; a ``kill -9`` res
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,40 @@ def _train(lab: Lab, *extra: str, timeout: float = 600) -> tuple[int, str, str]:
         ["train", str(lab.dataset), "--base", lab.model, "--backend", "trl", *FAST, *extra],
         timeout=timeout,
     )
+
+
+@contextlib.contextmanager
+def _training_until(
+    lab: Lab, until: Callable[[dict[str, Any]], bool], *extra: str
+) -> Iterator[subprocess.Popen[str]]:
+    """``modellab train ... --json`` running in the background, once an event it printed
+    satisfies ``until``; the process is waited for on the way out."""
+    command = [
+        sys.executable,
+        "-m",
+        "modellab",
+        "train",
+        str(lab.dataset),
+        "--base",
+        lab.model,
+        "--backend",
+        "trl",
+        *FAST,
+        *extra,
+        "--json",
+    ]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as process:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 400
+        for line in process.stdout:
+            if until(json.loads(line)):
+                break
+            assert time.monotonic() < deadline, "the event did not come in time"
+        else:
+            raise AssertionError("the run ended before the event came")
+        yield process
 
 
 def test_preflight_only_checks_everything_and_trains_nothing(in_lab: Lab) -> None:
@@ -119,38 +155,12 @@ def test_unsloth_without_a_gpu_names_the_trl_backend(in_lab: Lab) -> None:
 
 
 def test_a_killed_run_resumes_from_its_checkpoint(in_lab: Lab) -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "modellab",
-        "train",
-        str(in_lab.dataset),
-        "--base",
-        in_lab.model,
-        "--backend",
-        "trl",
-        *FAST,
-        "--max-steps",
-        "10",
-        "--save-steps",
-        "3",
-        "--json",
-    ]
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    ) as process:
-        assert process.stdout is not None
-        checkpoint = False
-        deadline = time.monotonic() + 400
-        for line in process.stdout:
-            event = json.loads(line)
-            if event["event"] == "checkpoint" and event["step"] >= 3:
-                checkpoint = True
-                break
-            assert time.monotonic() < deadline, "no checkpoint in time"
-        assert checkpoint
-        os.kill(process.pid, signal.SIGKILL)  # the trainer's child dies with it
-        process.wait()
+    def checkpointed(event: dict[str, Any]) -> bool:
+        return event["event"] == "checkpoint" and event["step"] >= 3
+
+    with _training_until(in_lab, checkpointed, "--max-steps", "10", "--save-steps", "3") as run:
+        os.kill(run.pid, signal.SIGKILL)  # the trainer's child dies with it
+        run.wait()
     code, out, _ = run_modellab(["train", "list", "--json"])
     run = next(r for r in json.loads(out) if r["status"] == "interrupted")
     code, out, err = run_modellab(["train", "--resume", run["id"], "--json"], timeout=600)
@@ -177,28 +187,10 @@ def test_dpo_trains_on_preference_pairs_through_the_same_gate(in_lab: Lab) -> No
 
 
 def test_a_running_job_is_cancelled_and_stays_cancelled(in_lab: Lab) -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "modellab",
-        "train",
-        str(in_lab.dataset),
-        "--base",
-        in_lab.model,
-        "--backend",
-        "trl",
-        *FAST,
-        "--max-steps",
-        "400",
-        "--json",
-    ]
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    ) as process:
-        assert process.stdout is not None
-        for line in process.stdout:
-            if json.loads(line)["event"] == "step":
-                break
+    def stepped(event: dict[str, Any]) -> bool:
+        return bool(event["event"] == "step")
+
+    with _training_until(in_lab, stepped, "--max-steps", "400") as process:
         code, out, _ = run_modellab(["train", "list", "--json"])
         run = next(r for r in json.loads(out) if r["status"] == "running")
         code, out, err = run_modellab(["train", "cancel", run["id"]])

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
 import signal
 import threading
 import time
@@ -478,16 +477,3 @@ def _train(
         result=result.model_dump(mode="json"),
     )
     return result
-
-
-def output_folder(result: TrainResult) -> Path | None:
-    """What a candidate is made from: the merged model if there is one, else the adapter."""
-    chosen = result.merged_dir or result.adapter_dir
-    return None if chosen is None else Path(result.output_dir) / chosen
-
-
-def remove_run_folder(settings: Settings, run: TrainRun) -> None:
-    """Remove a run's folder (only one this lab made, under its ``train/``)."""
-    folder = Path(run.output_dir).parent
-    if folder.parent == settings.home / RUNS_FOLDER and folder.name == run.id:
-        shutil.rmtree(folder, ignore_errors=True)
