@@ -164,6 +164,12 @@ def _spec(args: argparse.Namespace, dataset: str | None) -> JobSpec:
     for key in ("max_seq_len", "batch_size", "grad_accum", "lora_r", "save_steps"):
         if int(hyper[key]) < 1:
             raise UsageError(f"--{key.replace('_', '-')} must be 1 or more, not {hyper[key]}")
+    for key in ("epochs", "dpo_beta"):
+        if float(hyper[key]) <= 0:
+            raise UsageError(f"--{key.replace('_', '-')} must be above 0, not {hyper[key]}")
+    for key, flag in (("max_steps", "--max-steps"), ("learning_rate", "--lr")):
+        if float(hyper[key]) < 0:
+            raise UsageError(f"{flag} must be 0 or more, not {hyper[key]}")
     if method in LEARNING_RATES and not hyper["learning_rate"]:
         hyper["learning_rate"] = LEARNING_RATES[method]
     template = args.chat_template or config.get("chat_template")
@@ -407,7 +413,8 @@ def _show(run: TrainRun, as_json: bool) -> int:
             f"preflight     {shown(check.get('check'))}: {shown(check.get('verdict'))} "
             f"({shown(check.get('reason'))})"
         )
-    print("\n".join(lines))
+    # Config values come from the user's job.toml, metrics from the trainer: escaped whole.
+    print("\n".join(shown(line) for line in lines))
     if run.status == "interrupted":
         print(f"resume it: modellab train --resume {run.id}")
     return 0
