@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from modellab.settings import Settings
 from modellab.store import Catalog
@@ -13,22 +14,33 @@ from modellab.testing import run_modellab
 from modellab.training._runs import create_run, update_run
 
 
+def _record(catalog: Catalog, tmp_path: Path, run_id: str, **fields: Any) -> str:
+    """A run in the catalog as ``train`` records one, recorded by this process."""
+    return create_run(
+        catalog,
+        run_id=run_id,
+        backend="trl",
+        method=fields.pop("method", "sft-lora"),
+        base_model="base",
+        dataset_dir=tmp_path / "ds",
+        output_dir=tmp_path / "out",
+        config=fields.pop("config", {}),
+        lineage=fields.pop("lineage", {}),
+        preflight=[],
+    ).id
+
+
 def _run(tmp_path: Path) -> str:
     with Catalog(Settings.from_env().catalog_path) as catalog:
-        run = create_run(
+        run_id = _record(
             catalog,
-            run_id="20261208-000000-abc123",
-            backend="trl",
-            method="sft-lora",
-            base_model="base",
-            dataset_dir=tmp_path / "ds",
-            output_dir=tmp_path / "out",
+            tmp_path,
+            "20261208-000000-abc123",
             config={"lora_targets": "q_proj\x1b]0;owned\x07", "seed": 42},
             lineage={"seed": 42, "backend": {"workset": "evil\x1b[2J"}},
-            preflight=[],
         )
-        update_run(catalog, run.id, status="succeeded", metrics={"loss\x1b[31m": 1.5})
-    return run.id
+        update_run(catalog, run_id, status="succeeded", metrics={"loss\x1b[31m": 1.5})
+    return run_id
 
 
 def test_show_and_list_escape_what_came_from_outside(tmp_path: Path) -> None:
@@ -43,18 +55,7 @@ def test_show_and_list_escape_what_came_from_outside(tmp_path: Path) -> None:
 
 def test_a_run_whose_process_is_gone_reads_as_interrupted(tmp_path: Path) -> None:
     with Catalog(Settings.from_env().catalog_path) as catalog:
-        create_run(
-            catalog,
-            run_id="20261208-000000-dead00",
-            backend="trl",
-            method="dpo",
-            base_model="base",
-            dataset_dir=tmp_path / "ds",
-            output_dir=tmp_path / "out",
-            config={},
-            lineage={},
-            preflight=[],
-        )
+        _record(catalog, tmp_path, "20261208-000000-dead00", method="dpo")
         # Recorded as running by this process; a pid that no longer exists stands for it.
         with catalog.transaction() as db:
             db.execute("UPDATE train_runs SET process = '999999999:1'")

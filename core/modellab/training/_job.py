@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from modellab.plugins.hookspecs import TrainResult
     from modellab.settings import Settings
     from modellab.store import Catalog
+    from modellab.worksets._backends import Backend
 
 __all__ = [
     "DEFAULTS",
@@ -247,13 +248,9 @@ def _stage_dataset(prepared: Prepared, target: Path) -> None:
         atomic_write_bytes(target.parent / TEMPLATE_COPY, data)
 
 
-def _workset_version(catalog: Catalog, backend: str, settings: Settings) -> dict[str, str]:
-    from modellab.worksets._backends import list_backends
-
-    rows, _problems = list_backends(settings)
-    owner = next((r.workset for r in rows if r.hook == _HOOK and r.name == backend), "")
-    found = catalog.query("SELECT version FROM workset_installs WHERE name = ?", (owner,))
-    return {"workset": owner, "version": str(found[0][0]) if found else ""}
+def _workset_version(catalog: Catalog, backend: Backend) -> dict[str, str]:
+    found = catalog.query("SELECT version FROM workset_installs WHERE name = ?", (backend.workset,))
+    return {"workset": backend.workset, "version": str(found[0][0]) if found else ""}
 
 
 def _lineage(prepared: Prepared, backend: dict[str, str]) -> dict[str, Any]:
@@ -290,7 +287,11 @@ def start_job(
     if prepared.failed:
         names = ", ".join(c.name for c in prepared.failed)
         raise PreflightError(f"preflight failed ({names}); nothing was trained")
+    from modellab.worksets._backends import find_named
+
     spec = prepared.spec
+    # Once: listing backends starts each registering workset's child.
+    backend = find_named(settings, _HOOK, spec.backend)
     run_id = new_run_id()
     run_dir = settings.home / RUNS_FOLDER / run_id
     dataset_copy, output_dir = run_dir / "dataset", run_dir / "out"
@@ -305,10 +306,12 @@ def start_job(
         dataset_dir=spec.dataset_dir,
         output_dir=output_dir,
         config=dict(spec.hyperparameters),
-        lineage=_lineage(prepared, _workset_version(catalog, spec.backend, settings)),
+        lineage=_lineage(prepared, _workset_version(catalog, backend)),
         preflight=[_check_json(c) for c in prepared.checks],
     )
-    return run, _train(settings, catalog, run, prepared.model_dir, dataset_copy, False, on_event)
+    return run, _train(
+        settings, catalog, run, backend, prepared.model_dir, dataset_copy, False, on_event
+    )
 
 
 def _check_json(check: Any) -> dict[str, Any]:
@@ -347,9 +350,14 @@ def resume_job(
             f"run {run.id}: model {run.base_model!r} is not the one it started with",
             hint="start a new run",
         )
+    from modellab.worksets._backends import find_named
+
+    backend = find_named(settings, _HOOK, run.backend)
     update_run(catalog, run.id, status="running", error=None, running_here=True)
     run = find_run(catalog, run.id)
-    return run, _train(settings, catalog, run, model.path, run_dir / "dataset", True, on_event)
+    return run, _train(
+        settings, catalog, run, backend, model.path, run_dir / "dataset", True, on_event
+    )
 
 
 @contextlib.contextmanager
@@ -402,6 +410,7 @@ def _train(
     settings: Settings,
     catalog: Catalog,
     run: TrainRun,
+    backend: Backend,
     model_dir: Path,
     dataset_dir: Path,
     resume: bool,
@@ -410,7 +419,7 @@ def _train(
     """Call the trainer in its child, show its events, record how it ended."""
     from modellab.plugins.hookspecs import ApprovalRecord, TrainRequest, TrainResult
     from modellab.training._events import EventTail
-    from modellab.worksets._backends import call_named
+    from modellab.worksets._hooks import call_backend
 
     output_dir = Path(run.output_dir)
     template = output_dir.parent / TEMPLATE_COPY
@@ -430,7 +439,10 @@ def _train(
 
     def work() -> None:
         try:
-            outcome["result"] = call_named(settings, _HOOK, run.backend, request, TrainResult)
+            assert backend.target is not None
+            outcome["result"] = call_backend(
+                backend.target, settings, _HOOK, run.backend, request, TrainResult
+            )
         except BaseException as exc:  # carried to the main thread, raised there
             outcome["error"] = exc
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from modellab.settings import Settings
     from modellab.worksets._child import ChildTarget
 
-__all__ = ["BUILTIN", "Backend", "call_named", "kind_of", "list_backends"]
+__all__ = ["BUILTIN", "Backend", "call_named", "find_named", "kind_of", "list_backends"]
 
 #: What the ``workset`` column says for a backend of the core itself.
 BUILTIN = "(built-in)"
@@ -124,15 +124,11 @@ def list_backends(settings: Settings) -> tuple[list[Backend], dict[str, str]]:
     return rows, problems
 
 
-def call_named(
-    settings: Settings, hook: str, name: str, request: BaseModel, result: type[BaseModel]
-) -> Any:
-    """Call the backend ``name`` registered through ``hook``, in its workset's child.
+def find_named(settings: Settings, hook: str, name: str) -> Backend:
+    """The backend ``name`` registered through ``hook`` by a workset.
 
     :raises UsageError: no backend has that name, or two worksets register it.
     """
-    from modellab.worksets._hooks import call_backend
-
     rows, problems = list_backends(settings)
     kind = kind_of(hook)
     clash = [p for p in problems.values() if f"{kind} {name!r} is registered by both" in p]
@@ -142,4 +138,18 @@ def call_named(
     if not found or found[0].target is None:
         known = ", ".join(sorted(row.name for row in rows if row.hook == hook)) or "none"
         raise UsageError(f"no {kind} named {name!r} (registered: {known})")
-    return call_backend(found[0].target, settings, hook, name, request, result)
+    return found[0]
+
+
+def call_named(
+    settings: Settings, hook: str, name: str, request: BaseModel, result: type[BaseModel]
+) -> Any:
+    """Call the backend ``name`` registered through ``hook``, in its workset's child.
+
+    :raises UsageError: no backend has that name, or two worksets register it.
+    """
+    from modellab.worksets._hooks import call_backend
+
+    backend = find_named(settings, hook, name)
+    assert backend.target is not None  # find_named returns workset backends only
+    return call_backend(backend.target, settings, hook, name, request, result)
