@@ -170,7 +170,7 @@ def check_template(
         return Check(
             name,
             "pass",
-            f"{template.source}: renders {which}'s tool calls and results faithfully{note}",
+            f"{template.source}: renders the tool calls and results of {which} faithfully{note}",
             details,
         )
     if not details["generation_blocks"]:
@@ -194,8 +194,7 @@ def check_template(
     return Check(
         name,
         "pass",
-        f"{template.source}: renders {which}'s tool calls and "
-        "results faithfully; {% generation %} blocks mask the loss to the "
-        "assistant",
+        f"{template.source}: renders the tool calls and results of {which} "
+        "faithfully; {% generation %} blocks mask the loss to the assistant",
         details,
     )
