@@ -571,7 +571,20 @@ def unprivileged(request: pytest.FixtureRequest) -> bool:
         pytest.skip("running the child as another user needs root and setpriv")
     if not os.access("/usr/bin/python3", os.X_OK):
         pytest.skip("no system /usr/bin/python3 to run the child as another user")
+    blocked = _closed_to_others(Path(egress_module.__file__).resolve().parent)
+    if blocked is not None:
+        pytest.skip(f"nobody cannot read this checkout's code: {blocked} is closed to others")
     return True
+
+
+def _closed_to_others(folder: Path) -> Path | None:
+    """The first folder on the way to ``folder`` that another user cannot enter or read
+    (a checkout under ``mktemp -d``'s 0700 folder, say), or ``None``."""
+    for step in [*reversed(folder.parents), folder]:
+        mode = step.stat().st_mode
+        if not mode & stat.S_IXOTH or (step == folder and not mode & stat.S_IROTH):
+            return step
+    return None
 
 
 @contextlib.contextmanager
