@@ -262,6 +262,13 @@ def test() -> int:
     if wheelhouse_build.wait() != 0:
         _say("downloading the training tests' wheelhouse failed (see above)")
         return 1
+    if server_build is not None:
+        # After the server build: the serving workset's wheelhouse holds the wheel it built.
+        _say("wheelhouse for the serving tests (llama-cpp-python's server; cached)")
+        script = ROOT / "tests" / "wheelhouse.py"
+        if _run(sys.executable, script, "--serving", check=False) != 0:
+            _say("building the serving tests' wheelhouse failed (see above)")
+            return 1
     _say("pytest")
     return _run(tool("pytest"), *sys.argv[2:], check=False)
 

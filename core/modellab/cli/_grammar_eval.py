@@ -38,8 +38,9 @@ def _model_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
         f"--{prefix}model",
         dest=f"{dest}model",
         metavar="NAME",
-        help="the model name the server serves, or 'recorded' for the actions in the trace "
-        "(which must score 100%%: a sanity check)",
+        help="the model name the server serves, 'recorded' for the actions in the trace "
+        "(which must score 100%%: a sanity check), or candidate:NAME (an installed model or "
+        "candidate, served by --serve-backend for the run and stopped after)",
     )
     parser.add_argument(
         f"--{prefix}base-url",
@@ -198,6 +199,19 @@ def add_eval_commands(commands: _Group, add: _Add) -> None:
         "name; or use --baseline-base-url/--baseline-model",
     )
     _model_options(run, "baseline-")
+    run.add_argument(
+        "--serve-backend",
+        default="llama.cpp",
+        metavar="NAME",
+        help="the server that serves a candidate:NAME model for the run (default: llama.cpp; "
+        "see modellab serve --help)",
+    )
+    run.add_argument(
+        "--converters",
+        metavar="FILE",
+        help="llama_cpp_python-0.3.36.tar.gz, to convert a candidate to GGUF (default: "
+        "$MODELLAB_CONVERTERS)",
+    )
     _run_options(run)
     _report_options(run)
     _json(run)

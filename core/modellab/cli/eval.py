@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from modellab.cli._common import checked_labels, emit_json, settings_from_args, 
 
 if TYPE_CHECKING:
     from modellab.evals import Endpoint, RunStore, RunSummary
+    from modellab.settings import Settings
 
 __all__ = ["HANDLERS"]
 
@@ -145,12 +147,59 @@ def _run_one(
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Answer a suite with a model (and a baseline), then compare."""
+    settings = settings_from_args(args)
+    with contextlib.ExitStack() as stack:
+        if (args.model or "").startswith("candidate:"):
+            stack.enter_context(_served_for_the_run(settings, args))
+        return _run_and_compare(settings, args)
+
+
+@contextlib.contextmanager
+def _served_for_the_run(settings: Settings, args: argparse.Namespace) -> Iterator[None]:
+    """Serve ``--model candidate:NAME`` with ``--serve-backend`` for the run; stop it after.
+
+    The run then talks to the server like to any endpoint (``--base-url``, ``--model``),
+    under the candidate's name as its label.
+    """
+    from modellab.cli.serve import converters_path
+    from modellab.errors import UsageError
+    from modellab.serving import ServeOptions, start_server, stop_server
+    from modellab.store import Catalog
+
+    if args.base_url or args.provider:
+        raise UsageError(
+            "--model candidate:NAME is served for the run: no --base-url or --provider"
+        )
+    options = ServeOptions(
+        backend=args.serve_backend,
+        converters=converters_path(args.converters),
+        started_by="eval",
+    )
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    with Catalog(settings.catalog_path) as catalog:
+        server = start_server(settings, catalog, args.model, options, say=say)
+    say(f"Serving {shown(server.model)} at {server.base_url} for this run.")
+    args.model, args.base_url = server.served_model, server.base_url
+    args.label = args.label or server.model
+    args.context_window = args.context_window or server.context_window
+    try:
+        yield
+    finally:
+        with Catalog(settings.catalog_path) as catalog:
+            stop_server(settings, catalog, server.id)
+        say(f"Stopped server {server.id}.")
+
+
+def _run_and_compare(settings: Settings, args: argparse.Namespace) -> int:
+    """Answer the suite with the chosen model (and the baseline), then report or compare."""
     from modellab.errors import UsageError
     from modellab.evals import RunStore, collect_graders, read_suite, verify_suite_approval
     from modellab.plugins import build_plugin_manager
     from modellab.store import Catalog
 
-    settings = settings_from_args(args)
     candidate = _endpoint(args)
     if candidate is None:
         raise UsageError(

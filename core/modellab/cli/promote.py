@@ -192,6 +192,43 @@ def _summary(stats: dict[str, Any], cid: str, candidate: Any, baseline: Any) -> 
     )
 
 
+def _served_by(catalog: Any, comparison: Any) -> tuple[Any, dict[str, Any] | None]:
+    """The comparison, its candidate pointed at the live server of the backend that served
+    it in the eval (``modellab serve``, or ``eval run --model candidate:NAME``), and what
+    that backend is; unchanged with ``None`` for an endpoint Model Lab did not serve."""
+    import dataclasses
+
+    from modellab.serving import served_at
+
+    candidate = comparison.candidate
+    if not candidate.endpoint:
+        return comparison, None
+    try:
+        found, live = served_at(catalog, candidate.endpoint, candidate.model)
+    except LookupError:
+        return comparison, None
+    server = live or found
+    how = f"modellab serve {found.model} --backend {found.backend} --port {found.port}"
+    note = (
+        f"Served by {found.backend} (server {server.id}, running)"
+        if live is not None
+        else f"Served by {found.backend} in the eval (server {found.id}, {found.status}); "
+        f"CodeWhale needs it running: {how}"
+    )
+    if live is not None and live.base_url != candidate.endpoint:
+        candidate = dataclasses.replace(candidate, endpoint=live.base_url)
+        comparison = dataclasses.replace(comparison, candidate=candidate)
+    return comparison, {
+        "backend": found.backend,
+        "model": found.model,
+        "server": server.id,
+        "running": live is not None,
+        "base_url": server.base_url,
+        "start_command": how,
+        "note": note,
+    }
+
+
 def _if_better(catalog: Any, args: argparse.Namespace, settings: Settings) -> int:
     from dataclasses import asdict
     from pathlib import Path
@@ -221,6 +258,7 @@ def _if_better(catalog: Any, args: argparse.Namespace, settings: Settings) -> in
         slice_tolerance=args.slice_tolerance,
     )
     comparison = load_comparison(catalog, args.comparison)
+    comparison, served = _served_by(catalog, comparison)
     verdict = evaluate_gate(comparison, rules)
     report: dict[str, Any] = {
         **verdict.as_dict(),
@@ -230,11 +268,14 @@ def _if_better(catalog: Any, args: argparse.Namespace, settings: Settings) -> in
         "dry_run": args.dry_run,
         "promotion": None,
     }
+    report["served"] = served
     summary = _summary(
         comparison.statistics, comparison.id, comparison.candidate, comparison.baseline
     )
     if not args.json:
         _print_verdict(verdict, summary)
+        if served is not None:
+            print(f"  {_shown(served['note'])}")
     request = PromotionRequest(
         rules=rules,
         config_path=_config_path(args, settings),

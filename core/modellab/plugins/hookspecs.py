@@ -204,19 +204,79 @@ class TrainResult(_Data):
 
 
 class ServeRequest(_Data):
-    """Serve a model locally behind an OpenAI-compatible endpoint."""
+    """Plan how to serve one model behind an OpenAI-compatible endpoint.
+
+    The handler does not start the server: it prepares what the model needs (a GGUF
+    converted from a candidate's weights, into ``work_dir``) and answers with a
+    :class:`ServeResult`, the launch plan. The core starts that plan itself, confined
+    (read: the plan's ``reads``; write: its own log folder; network: listen on ``port``
+    only, connect nowhere), supervises it, and probes it (``modellab serve``).
+    """
 
     backend: str
+    #: The name clients send as ``model`` (the server's alias), e.g. ``smollm2``.
     model: str
-    #: Local weights or adapter to serve, if any.
+    #: The installed model's folder (a GGUF file, or safetensors weights and tokenizer); for
+    #: a candidate: its base model's folder.
     model_dir: InputPath | None = None
+    #: The GGUF file inside ``model_dir`` to serve, when the model is one.
+    gguf_file: str | None = None
+    #: A candidate's PEFT adapter folder, served on top of ``model_dir``.
+    adapter_dir: InputPath | None = None
+    #: A candidate's merged weights (safetensors); served instead of base + adapter.
+    merged_dir: InputPath | None = None
+    #: The model's chat template (text), if it has one: the tool-call parser is chosen
+    #: from it.
+    chat_template: str | None = None
+    #: The architecture the model's config or GGUF names (``llama``, ``qwen2``...).
+    architecture: str | None = None
+    #: Where the server listens: loopback unless the user asked otherwise.
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)]
+    context_length: Annotated[int, Field(ge=256)] = 4096
+    #: CPU threads for CPU backends; ``None``: the backend's default.
+    threads: int | None = None
+    #: Where the handler may write what it prepares (converted GGUF files). The core keeps
+    #: one per model, so a second serve of the same weights reuses it.
+    work_dir: OutputPath
+    #: The pinned llama-cpp-python sdist, when the user gave one: its converters turn
+    #: safetensors weights and PEFT adapters into GGUF.
+    converters: InputPath | None = None
+    #: Backend options the user passed (``--option KEY=VALUE``).
+    options: dict[str, Scalar] = {}
 
 
 class ServeResult(_Data):
-    """Where the served model answers."""
+    """The launch plan of one server: what the core starts, reads to it, and probes.
 
-    base_url: str
-    model: str
+    .. versionchanged:: 0.3 was ``base_url`` and ``model``: the server is now started by
+       the core, not by the handler.
+    """
+
+    #: ``["-m", MODULE, ARG...]``: run with the workset's own Python.
+    argv: Annotated[list[str], Field(min_length=2)]
+    #: Extra environment for the server (telemetry switches, ``OLLAMA_HOST``...).
+    env: dict[str, str] = {}
+    #: Readiness: ``GET`` this path (``/health``, ``/v1/models``) until it says ready.
+    health_path: str = "/v1/models"
+    #: ``ok``: a 200 answer is ready; ``model-listed``: the answer is ``/v1/models`` JSON
+    #: that lists ``served_model``.
+    health_check: Literal["ok", "model-listed"] = "ok"
+    #: Path of the OpenAI-compatible API (``base_url`` is ``http://HOST:PORT`` + this).
+    api_path: str = "/v1"
+    #: The ``model`` name the server answers to.
+    served_model: str
+    #: Absolute paths the server reads (model files, converted GGUF files, templates, the
+    #: stack's own install): granted to it read-only. The core refuses a path in or around
+    #: Model Lab's home or the user's home folder that the request did not hand over.
+    reads: list[str] = []
+    #: Whether the server honours a ``tool_choice`` that forces a named function (Ollama's
+    #: OpenAI API does not): the smoke test forces one only where it is.
+    forced_tool_choice: bool = True
+    #: Seconds to wait for readiness (model loading: seconds on a CPU, minutes on a GPU).
+    ready_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 120.0
+    #: Lines for the user: the parser chosen and why, a stack in maintenance mode...
+    notes: list[Annotated[str, Field(max_length=300)]] = []
 
 
 class RemoteFinetuneRequest(_Data):
@@ -334,15 +394,20 @@ def modellab_register_servers(
 ) -> None:
     """Register local model servers by name.
 
-    *Called by* ``modellab worksets backends`` (and serving commands once they exist); the
-    user names the server, the core sends a :class:`ServeRequest` and gets a
-    :class:`ServeResult`.
+    *Called by* ``modellab serve MODEL --backend NAME`` (and ``eval run --model
+    candidate:ID``, which serves the candidate for the run), and ``modellab worksets
+    backends``: the user names the server, the core sends a :class:`ServeRequest` and gets a
+    :class:`ServeResult`, the launch plan, which the core starts, confined and supervised.
 
     :param register: call it once per server. A name taken twice is an error naming both.
 
-    The server must listen on loopback only.
+    The handler prepares and plans; it must not start the server itself (the call's child
+    has no network and ends with the call). The plan must bind ``request.host`` and
+    ``request.port`` only; the core checks that the server listens there and nowhere else.
+    A stack that is not installed here is an error that names what is missing.
 
     .. versionadded:: 0.2
+    .. versionchanged:: 0.3 the handler answers a launch plan.
     """
 
 

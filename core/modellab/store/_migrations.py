@@ -267,6 +267,31 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at  TEXT NOT NULL
     )
     """,
+    # 11: model servers started by `modellab serve`: what runs where, the process that runs
+    # it, the launch plan and the smoke test. A server whose process is gone without a stop
+    # reads as 'exited' and is marked so by the next serve command.
+    """
+    CREATE TABLE servers (
+        id           TEXT PRIMARY KEY,
+        status       TEXT NOT NULL,  -- starting, running, stopped, failed, exited
+        model        TEXT NOT NULL,  -- what the user named (an installed model)
+        backend      TEXT NOT NULL,
+        workset      TEXT NOT NULL,
+        host         TEXT NOT NULL,
+        port         INTEGER NOT NULL,
+        base_url     TEXT NOT NULL,
+        served_model TEXT NOT NULL,
+        folder       TEXT NOT NULL,  -- its log and private files, under the lab's home
+        plan         TEXT NOT NULL,  -- JSON: the launch plan the workset answered
+        smoke        TEXT,           -- JSON: the smoke test's report
+        context_window INTEGER NOT NULL,
+        started_by   TEXT,           -- 'serve', or 'eval:<run>' for a server an eval started
+        error        TEXT,
+        process      TEXT,           -- the server process: "PID:START_TICKS"
+        created_at   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL
+    )
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

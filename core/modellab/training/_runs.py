@@ -8,7 +8,6 @@ for it. ``train --resume ID`` goes on with such a run from its newest checkpoint
 
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from modellab._internal import jsonio
+from modellab._internal.processes import alive as _alive
+from modellab._internal.processes import process_token
 from modellab.errors import UsageError
 from modellab.store import Catalog
 
@@ -46,33 +47,6 @@ def _now() -> str:
 def new_run_id() -> str:
     """``20261207-231500-3f9a1c``: sorts by time, unique by its random tail."""
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
-
-
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (``/proc/PID/stat`` field 22)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    fields = stat.rpartition(")")[2].split()
-    return fields[19] if len(fields) > 19 else None
-
-
-def process_token(pid: int | None = None) -> str:
-    """``PID:START``: names this process (or ``pid``) so that a reused pid is told apart."""
-    pid = os.getpid() if pid is None else pid
-    return f"{pid}:{_start_time(pid) or '?'}"
-
-
-def _alive(token: str | None) -> bool:
-    if not token:
-        return False
-    pid, _, start = token.partition(":")
-    if not pid.isdigit():
-        return False
-    now = _start_time(int(pid))
-    return now is not None and (start == "?" or now == start)
 
 
 @dataclass(frozen=True, slots=True)

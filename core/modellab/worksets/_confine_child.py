@@ -48,11 +48,19 @@ def _under(path: str, roots: tuple[str, ...]) -> bool:
 class _Watch:
     """An audit hook that notes file opens and sockets the policy does not allow."""
 
-    def __init__(self, log_fd: int, read: list[str], write: list[str], network: bool) -> None:
+    def __init__(
+        self,
+        log_fd: int,
+        read: list[str],
+        write: list[str],
+        network: bool,
+        binds: tuple[int, ...] = (),
+    ) -> None:
         self.fd = log_fd
         self.write = tuple(write)
         self.read = (*read, *write)
         self.network = network
+        self.binds = binds
         self.count = 0
 
     def _note(self, **entry: object) -> None:
@@ -87,6 +95,8 @@ class _Watch:
             elif event in ("socket.connect", "socket.bind") and not self.network:
                 address = args[1]
                 if isinstance(address, tuple) and len(address) >= 2:
+                    if event == "socket.bind" and address[1] in self.binds:
+                        return  # a model server's own port
                     self._note(kind=event.split(".")[1], target=f"{address[0]}:{address[1]}")
         except Exception:  # a hook must never break the workset
             pass
@@ -168,9 +178,10 @@ def main(argv: list[str]) -> int:
     if len(argv) < 4 or argv[1:3] != ["--", "-m"]:
         print("usage: _confine_child.py POLICY.json -- -m MODULE [ARGS...]", file=sys.stderr)
         return 2
-    _die_with_parent()
     with open(argv[0], encoding="utf-8") as file:
         policy = json.load(file)
+    if not policy.get("detached"):
+        _die_with_parent()  # a model server outlives the command that started it
     module, rest = argv[3], argv[4:]
     given = policy["tcp_connect"]
     tcp = None if given is None else tuple(given)
@@ -184,12 +195,13 @@ def main(argv: list[str]) -> int:
         landlock = _beside("_landlock")
         log_fd = os.open(policy["refusals"], os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
         try:
-            landlock.restrict(policy["read"], policy["write"], tcp_connect=tcp)
+            binds = tuple(policy.get("tcp_bind") or ())
+            landlock.restrict(policy["read"], policy["write"], tcp_connect=tcp, tcp_bind=binds)
         except OSError as exc:
             # Fail closed: the user was told this run would be confined.
             print(f"modellab: error: cannot confine workset: {exc}", file=sys.stderr)
             return 1
-        sys.addaudithook(_Watch(log_fd, policy["read"], policy["write"], tcp is None))
+        sys.addaudithook(_Watch(log_fd, policy["read"], policy["write"], tcp is None, binds))
     import runpy
     import site
 

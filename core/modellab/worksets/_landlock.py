@@ -114,13 +114,15 @@ def restrict(
     write: list[str],
     *,
     tcp_connect: tuple[int, ...] | None,
+    tcp_bind: tuple[int, ...] = (),
     abi: int | None = None,
 ) -> int:
     """Allow this process only ``read`` (read, list, run) and ``write`` (everything) paths.
 
     Paths that do not exist are skipped. ``tcp_connect``: ``None`` leaves TCP alone; a tuple
     refuses every TCP ``bind``, and every ``connect`` but to those ports (ABI 4 and later;
-    an empty tuple: no TCP at all). Abstract UNIX sockets and signals to processes outside
+    an empty tuple: no TCP at all); ``tcp_bind``: the ports it may still listen on (a model
+    server's one port). Abstract UNIX sockets and signals to processes outside
     the sandbox are scoped away where the kernel can (ABI 6). Sets ``no_new_privs`` first,
     as the kernel requires of an unprivileged caller. Returns the ABI used.
 
@@ -145,8 +147,10 @@ def restrict(
         for paths, rights in ((read, READ & handled), (write, handled)):
             for path in paths:
                 _add_path(libc, ruleset, path, rights)
-        for port in tcp_connect or () if attr.handled_access_net else ():
-            rule = _NetPort(allowed_access=_CONNECT_TCP, port=port)
+        grants = [(port, _CONNECT_TCP) for port in tcp_connect or ()]
+        grants += [(port, _BIND_TCP) for port in tcp_bind]
+        for port, access in grants if attr.handled_access_net else ():
+            rule = _NetPort(allowed_access=access, port=port)
             _check(
                 libc.syscall(_ADD_RULE, ruleset, _RULE_NET_PORT, ctypes.byref(rule), 0),
                 f"rule for port {port}",

@@ -63,6 +63,8 @@ __all__ = [
     "policy_for",
     "record_unconfined",
     "reset_probe",
+    "server_launch",
+    "server_refusals",
 ]
 
 #: ``unshare`` options, best first: a user namespace keeping the caller's uid (util-linux
@@ -502,6 +504,17 @@ def _empty_outputs(paths: Sequence[Path]) -> list[Path]:
     return created
 
 
+def _file_rules(
+    settings: Settings, policy: Policy, python: str, data: Path, scratch: Path
+) -> tuple[list[str], list[str]]:
+    """What a child may read (Python, the system, the policy's inputs) and write (its data
+    folder, its temporary folder, the policy's outputs)."""
+    read = _forbidden_roots(settings, _python_roots(python))
+    read += [*_SYSTEM_READ, *(str(p) for p in policy.read_only)]
+    write = [str(data), str(scratch), *_SYSTEM_WRITE, *(str(p) for p in policy.writable)]
+    return read, write
+
+
 @contextlib.contextmanager
 def confined(
     argv: Sequence[str],
@@ -595,9 +608,7 @@ def confined(
             holder.execute("SELECT count(*) FROM sqlite_master").fetchone()
         if proxy is not None:
             stack.enter_context(proxy)
-        read = _forbidden_roots(settings, _python_roots(python))
-        read += [*_SYSTEM_READ, *(str(p) for p in policy.read_only)]
-        write = [str(data), str(scratch), *_SYSTEM_WRITE, *(str(p) for p in policy.writable)]
+        read, write = _file_rules(settings, policy, python, data, scratch)
         config = {
             "files": bool(abi),
             "read": read,
@@ -626,3 +637,71 @@ def confined(
                 if path.stat().st_size == 0:
                     path.unlink()
         shutil.rmtree(run, ignore_errors=True)
+
+
+def server_launch(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    policy: Policy,
+    settings: Settings,
+    *,
+    call: str,
+    folder: Path,
+    port: int,
+) -> tuple[list[str], dict[str, str]]:
+    """The ``argv`` and ``env`` that start a model server confined to ``policy``.
+
+    Like :func:`confined`, for a process that outlives the command that starts it (``modellab
+    serve``), so nothing is removed on return. The difference is the network: a server must
+    be reachable from this machine, so it runs in the host's network namespace, and
+    Landlock (ABI 4+) lets it *listen* on ``port`` alone and *connect* nowhere; the caller
+    checks that it listens on the address it was given. Its private files (policy, the
+    temporary folder, the refusal log) live in ``folder``; :func:`server_refusals` copies
+    the refusals to the audit log when the server is stopped. Any declared egress is
+    ignored: a server never gets it.
+    """
+    if len(argv) < 3 or argv[1] != "-m":
+        raise ValueError(f"server_launch() needs [PYTHON, '-m', MODULE, ...], not {list(argv)!r}")
+    python, module, rest = argv[0], argv[2], list(argv[3:])
+    abi, why_not = files_confinement()
+    enforced: dict[str, str] = {}
+    unenforced: dict[str, str] = {}
+    if abi >= 4:
+        enforced["tcp"] = f"landlock ABI {abi}: listen on port {port} only, connect nowhere"
+    else:
+        unenforced["tcp"] = why_not or f"landlock ABI {abi} cannot restrict TCP (needs 4)"
+    if abi:
+        enforced["files"] = f"landlock ABI {abi}"
+    else:
+        unenforced["files"] = why_not
+    data = data_dir(settings, policy.workset)
+    data.mkdir(parents=True, exist_ok=True)
+    scratch = folder / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    refusals = folder / "refusals.jsonl"
+    refusals.touch()
+    read, write = _file_rules(settings, policy, python, data, scratch)
+    config = {
+        "files": bool(abi),
+        "read": read,
+        "write": write,
+        "tcp_connect": [],
+        "tcp_bind": [port],
+        "refusals": str(refusals),
+        "egress_socket": None,
+        "detached": True,
+    }
+    (folder / "policy.json").write_text(json.dumps(config))
+    child_env = {**env, "TMPDIR": str(scratch), "MODELLAB_WORKSET_DATA": str(data)}
+    bootstrap = str(Path(__file__).with_name("_confine_child.py"))
+    wrapped = [python, "-I", "-S", bootstrap, str(folder / "policy.json"), "--"]
+    server_policy = Policy(
+        workset=policy.workset, read_only=policy.read_only, writable=policy.writable
+    )
+    _record_run(settings, server_policy, call, enforced, unenforced)
+    return [*wrapped, "-m", module, *rest], child_env
+
+
+def server_refusals(settings: Settings, workset: str, call: str, folder: Path) -> None:
+    """Copy what a stopped server tried outside its policy into the audit log."""
+    _write_refusals(settings, Policy(workset=workset), call, folder / "refusals.jsonl")
