@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 TOOLS = ROOT / ".tools" / "uv"
@@ -136,7 +137,8 @@ def demo() -> int:
         f"done: see {out.relative_to(ROOT)}/trajectories.jsonl, redaction-findings.jsonl "
         "and manifest.json"
     )
-    return _demo_workset(modellab, env)
+    code = _demo_workset(modellab, env)
+    return code if code != 0 else _demo_loop(modellab, env)
 
 
 def _demo_workset(modellab: Path, env: dict[str, str]) -> int:
@@ -177,9 +179,28 @@ def _demo_workset(modellab: Path, env: dict[str, str]) -> int:
     for title, args in steps:
         _say(f"modellab {' '.join(str(a) for a in args)}   # {title}")
         _run(modellab, *args, env=env)
-    _say("modellab worksets install observability   # shows the manifest; no consent yet")
+    code = _install_workset(modellab, env, "observability")
+    if code != 0:
+        return code
+    chart = demo / "observability.png"
+    for title, args in [
+        ("installed worksets", ["worksets", "list"]),
+        (
+            "the workset's command, on the sample sessions",
+            ["observability", "stats", "--chart", chart],
+        ),
+    ]:
+        _say(f"modellab {' '.join(str(a) for a in args)}   # {title}")
+        _run(modellab, *args, env=env)
+    _say(f"done: chart in {chart.relative_to(ROOT)}")
+    return 0
+
+
+def _install_workset(modellab: Path, env: dict[str, str], name: str) -> int:
+    """``worksets install NAME``: show the manifest, then consent to exactly that one."""
+    _say(f"modellab worksets install {name}   # shows the manifest; no consent yet")
     first = subprocess.run(
-        [str(modellab), "worksets", "install", "observability"],
+        [str(modellab), "worksets", "install", name],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -192,22 +213,109 @@ def _demo_workset(modellab: Path, env: dict[str, str]) -> int:
         print(first.stderr, end="", file=sys.stderr)
         return first.returncode or 1
     digest = first.stdout.split(marker, 1)[1].split()[0]
-    chart = demo / "observability.png"
-    for title, args in [
-        (
-            "consent to exactly the manifest shown above",
-            ["worksets", "install", "observability", "--accept-manifest", digest],
-        ),
-        ("installed worksets", ["worksets", "list"]),
-        (
-            "the workset's command, on the sample sessions",
-            ["observability", "stats", "--chart", chart],
-        ),
-    ]:
-        _say(f"modellab {' '.join(str(a) for a in args)}   # {title}")
-        _run(modellab, *args, env=env)
-    _say(f"done: chart in {chart.relative_to(ROOT)}")
+    args = ["worksets", "install", name, "--accept-manifest", digest]
+    _say(f"modellab {' '.join(args)}   # consent to exactly the manifest shown above")
+    return _run(modellab, *args, env=env, check=False)
+
+
+def _loop_setup() -> dict[str, str]:
+    """What the loop needs on this machine, built once and cached (the tests use the same):
+    SmolLM2's GGUF and llama-cpp-python (a 7-minute build), SmolLM2 cut to 2 layers, the
+    pinned llama-cpp-python sdist (llama.cpp's converters), and the wheelhouses the
+    unsloth and serving worksets install their stacks from, with no index."""
+    _say("set-up for the loop: SmolLM2, llama-cpp-python, the worksets' wheels (cached)")
+    if _run(tool("python"), ROOT / "tests" / "evals" / "llama_server.py", check=False):
+        sys.exit("building llama-cpp-python failed (see above)")
+    for flag in ([], ["--serving"]):
+        if _run(sys.executable, ROOT / "tests" / "wheelhouse.py", *flag, check=False):
+            sys.exit("downloading the worksets' wheels failed (see above)")
+    found = subprocess.run(
+        [
+            str(tool("python")),
+            "-c",
+            "import json, sys; sys.path.insert(0, 'tests'); import tiny_models, wheelhouse; "
+            "from evals import llama_server as s; print(json.dumps({'gguf': str(s.gguf_path()), "
+            "'base': str(tiny_models.smollm2_folder(layers=2)), 'sdist': str(s.sdist()), "
+            "'uv': wheelhouse.uv_environment(wheelhouse.ready(), wheelhouse.serving_ready())}))",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    import json
+
+    paths: dict[str, Any] = json.loads(found.stdout)
+    return {"gguf": paths["gguf"], "base": paths["base"], "sdist": paths["sdist"], **paths["uv"]}
+
+
+def _demo_loop(modellab: Path, env: dict[str, str]) -> int:
+    """The loop (examples/loop.py): dataset, train, serve, eval, promote, roll back."""
+    import time
+
+    setup = _loop_setup()
+    demo = ROOT / ".demo"
+    config = demo / "codewhale" / "config.toml"
+    env = {
+        **env,
+        "CODEWHALE_CONFIG_PATH": str(config),
+        "MODELLAB_CONVERTERS": setup["sdist"],
+        **{k: v for k, v in setup.items() if k.startswith("UV_")},
+    }
+    for name in ("unsloth", "serving"):
+        code = _install_workset(modellab, env, name)
+        if code != 0:
+            return code
+    sys.path.insert(0, str(ROOT / "examples"))
+    import loop
+
+    started = time.monotonic()
+    steps = loop.steps(
+        export=demo / "export",
+        suite=demo / "suite",
+        dataset=demo / "dataset",
+        gguf=Path(setup["gguf"]),
+        base=Path(setup["base"]),
+    )
+    try:
+        for step in steps:
+            _say(f"modellab {' '.join(step.argv)}   # {step.title}")
+            code = _run(modellab, *step.argv, env=env, check=False)
+            if code not in step.expected:
+                _say(f"that step exited {code}; the loop stops here")
+                return code
+            if code != 0:
+                _say(f"exit {code} is the expected outcome here")
+            if step.argv[:2] == ["serve", loop.CURRENT]:
+                _codewhale_today(modellab, env, config, loop)
+            if step.then:
+                print(f"    next: {step.then}", flush=True)
+    finally:
+        subprocess.run(
+            [str(modellab), "serve", "stop", "--all"], env=env, check=False, capture_output=True
+        )
+    _say(f"done: the loop took {time.monotonic() - started:.0f} s after set-up")
     return 0
+
+
+def _codewhale_today(modellab: Path, env: dict[str, str], config: Path, loop: Any) -> None:
+    """Write the config of a CodeWhale user whose model today is the server just started."""
+    import json
+
+    listed = subprocess.run(
+        [str(modellab), "serve", "list", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (server,) = json.loads(listed.stdout)
+    loop.codewhale_config(
+        config, server["base_url"], server["served_model"], server["context_window"]
+    )
+    print(
+        f"    wrote {config.relative_to(ROOT)}: CodeWhale uses {server['model']} today", flush=True
+    )
 
 
 def _version(source: Path) -> str:
@@ -249,9 +357,20 @@ def test() -> int:
     server_build = _start_model_server_build()
     wheelhouse_build = _start_wheelhouse_build()
     _say("ruff check")
-    _run(tool("ruff"), "check", "core", "worksets", "tests", "bench", "tools", "dev.py")
+    _run(tool("ruff"), "check", "core", "worksets", "tests", "bench", "tools", "examples", "dev.py")
     _say("ruff format --check")
-    _run(tool("ruff"), "format", "--check", "core", "worksets", "tests", "bench", "tools", "dev.py")
+    _run(
+        tool("ruff"),
+        "format",
+        "--check",
+        "core",
+        "worksets",
+        "tests",
+        "bench",
+        "tools",
+        "examples",
+        "dev.py",
+    )
     _say("mypy --strict core/modellab")
     _run(tool("mypy"))
     if server_build is not None and server_build.wait() != 0:

@@ -27,10 +27,11 @@ class Lab:
     model: str
 
 
-def build_lab(root: Path, *, serving: bool = False) -> Lab:
+def build_lab(root: Path, *, serving: bool = False, install_model: bool = True) -> Lab:
     """A lab under ``root``: the unsloth workset (and with ``serving``, the serving one)
-    installed through the real flow, SmolLM2-2l installed, a dataset built from the bundled
-    sample sessions. Skips (with the command that fixes it) when a cache is missing."""
+    installed through the real flow, SmolLM2-2l installed (unless ``install_model`` is
+    false), a dataset built from the bundled sample sessions. Skips (with the command that
+    fixes it) when a cache is missing."""
     import tiny_models
     import wheelhouse
 
@@ -87,6 +88,8 @@ def build_lab(root: Path, *, serving: bool = False) -> Lab:
             "--from",
             "all",
         )
+        if not install_model:
+            return Lab(user_home, export.path, dataset, "smollm2-2l")
         cli(
             "models",
             "install",

@@ -23,7 +23,8 @@ __all__ = ["add_serve_command", "cmd_serve"]
 
 _DESCRIPTION = (
     "Serve an installed model (modellab models list) or a trained candidate "
-    "(candidate:NAME or candidate:RUN_ID) behind an OpenAI-compatible endpoint, with a "
+    "(candidate:NAME, candidate:RUN_ID or candidate:latest) behind an OpenAI-compatible "
+    "endpoint, with a "
     "backend a workset registers (the serving workset: llama.cpp, which runs on a CPU; "
     "vllm, sglang, tgi and ollama where their stack is installed). A candidate is "
     "converted to GGUF for llama.cpp first, with llama.cpp's own converters from the pinned "

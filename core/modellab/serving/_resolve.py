@@ -1,7 +1,8 @@
 """Which weights ``modellab serve MODEL`` serves: an installed model, or a candidate.
 
 ``MODEL`` is an installed model's name (``models list``), or ``candidate:REF`` where REF
-is a candidate's name or the id (or id prefix) of the training run that made it. A
+is a candidate's name, the id (or id prefix) of the training run that made it, or
+``latest`` (the candidate installed last). A
 candidate made of a PEFT adapter is served on top of its parent, the base model it was
 trained from. Every file of both is hashed again before use: a model that changed since
 install is refused, never served.
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 __all__ = ["CANDIDATE_PREFIX", "ServeTarget", "resolve_model"]
 
 CANDIDATE_PREFIX = "candidate:"
+#: ``candidate:latest``: the candidate installed last (the newest training run's result).
+LATEST = "latest"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,8 @@ def _candidate(catalog: Catalog, settings: Settings, ref: str) -> InstalledModel
     from modellab.models import list_installed
 
     candidates = [m for m in list_installed(catalog) if m.kind == "candidate"]
+    if ref == LATEST and candidates:
+        return max(candidates, key=lambda m: (m.installed_at, m.train_run or ""))
     found = [m for m in candidates if ref in (m.name, m.train_run)]
     if not found and len(ref) >= 4:
         found = [m for m in candidates if (m.train_run or "").startswith(ref)]

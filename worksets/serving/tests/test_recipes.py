@@ -137,14 +137,24 @@ def test_llama_cpp_command_line_for_smollm2(tmp_path):
     assert any("chatml-function-calling" in note for note in result.notes)
 
 
-def test_llama_cpp_keeps_a_template_that_renders_tools(tmp_path):
-    request = _request(tmp_path, "llama.cpp", gguf_file="m.gguf", chat_template=SMOLLM2_TOOLS)
+def test_llama_cpp_keeps_a_non_chatml_template_that_renders_tools(tmp_path):
+    request = _request(tmp_path, "llama.cpp", gguf_file="m.gguf", chat_template=MISTRAL)
     result = plan(request, machine=_no_stack(tmp_path, "llama_cpp"))
     assert "--chat_format" not in result.argv
     model = str(tmp_path / "model" / "m.gguf")
     assert result.argv[2:4] == ["--model", model]
     assert result.reads == [model]
     assert "n_threads" not in " ".join(result.argv)
+    assert any("own template, which renders tools" in note for note in result.notes)
+
+
+def test_llama_cpp_uses_its_chatml_tool_grammar_even_where_the_template_renders_tools(tmp_path):
+    # A ChatML template's own tool rendering gives no grammar: a weak model's forced call
+    # came back with arguments that were not JSON (seen with a 2-layer SmolLM2 candidate).
+    request = _request(tmp_path, "llama.cpp", gguf_file="m.gguf", chat_template=SMOLLM2_TOOLS)
+    result = plan(request, machine=_no_stack(tmp_path, "llama_cpp"))
+    assert result.argv[-2:] == ["--chat_format", "chatml-function-calling"]
+    assert any("renders tools, but" in note for note in result.notes)
 
 
 def test_llama_cpp_passes_options_and_refuses_ones_the_plan_sets(tmp_path):

@@ -210,16 +210,18 @@ def _llama_cpp(
         reads.append(_abs(lora))
         notes.append("the adapter is applied to the base GGUF at load (--lora_path)")
     template = request.chat_template
-    if has_tool_support(template):
-        notes.append("chat format: the GGUF's own template, which renders tools")
-    elif chatml(template):
-        # llama-cpp-python's own ChatML tool prompt and grammar: forced and auto tool
-        # calls both come back as tool_calls, which the template alone cannot give.
+    if chatml(template):
+        # llama-cpp-python's own ChatML tool prompt, with a grammar: forced and auto tool
+        # calls both come back as tool_calls with JSON arguments, from any ChatML model.
+        # A template's own tool rendering gives neither a grammar nor, for "auto", a parser.
         argv += ["--chat_format", "chatml-function-calling"]
+        why = "renders tools, but" if has_tool_support(template) else "has no tool support;"
         notes.append(
-            "chat format chatml-function-calling: the chat template is ChatML without "
-            "tool support, so llama.cpp's own ChatML tool prompt is used"
+            f"chat format chatml-function-calling: the chat template is ChatML and {why} "
+            "llama.cpp's own ChatML tool prompt constrains calls to JSON"
         )
+    elif has_tool_support(template):
+        notes.append("chat format: the GGUF's own template, which renders tools")
     elif template is None:
         notes.append("chat format: the GGUF's own template (none was given to check for tools)")
     else:
