@@ -12,6 +12,8 @@ One command runs everything and writes ``bench/.data/results/latest.json`` (untr
     uv run python bench/run.py --only datasets # dataset build memory (bench/datasets.py;
                                                # minutes, so not part of the full run)
     uv run python bench/run.py --only training # modellab train vs plain TRL (bench/training.py)
+    uv run python bench/run.py --only serving  # modellab serve vs a hand-started llama.cpp
+                                               # server (bench/serving.py; about 1 minute)
     uv run python bench/run.py --only evals    # eval runner throughput (bench/evals.py;
                                                # needs the model server, about 6 minutes,
                                                # so not part of the full run)
@@ -36,7 +38,10 @@ Targets (exit status 1 if any fails):
 * datasets (``bench/datasets.py``): ``modellab dataset build`` streams: peak RSS on a 1 GiB
   export is within 1.5x (or +64 MiB) of the peak on a small one;
 * evals (``bench/evals.py``): ``modellab eval run`` at concurrency N reaches at least 90% of
-  the throughput of a plain load generator on the same llama-cpp-python server.
+  the throughput of a plain load generator on the same llama-cpp-python server;
+* serving (``bench/serving.py``): the server ``modellab serve --backend llama.cpp`` starts
+  answers at least 0.95x the requests/s of llama-cpp-python's server started by hand with
+  the same flags, and is ready within 1.2x of its time.
 
 Every measured command runs in a fresh process started with this interpreter (the
 workspace venv). Peak RSS is ``ru_maxrss`` of that child, read with ``os.wait4``.
@@ -567,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
             "worksets",
             "datasets",
             "evals",
+            "serving",
             "training",
         ),
     )
@@ -587,6 +593,7 @@ def main(argv: list[str] | None = None) -> int:
     do_evals = args.only == "evals"
     # Minutes: installs the unsloth workset's stack and trains both sides twice.
     do_training = args.only == "training"
+    do_serving = args.only == "serving"
     # About 40 s, and it compares libraries rather than checking ours: only when asked for.
     do_detectors = args.only == "detectors"
     # Minutes: the build without the flag writes every case's whole conversation.
@@ -836,6 +843,14 @@ def main(argv: list[str] | None = None) -> int:
             ["eval_runner_throughput"],
         ),
         (
+            "serving",
+            "modellab serve --backend llama.cpp vs a hand-started llama-cpp-python server",
+            "serving.py",
+            [],
+            COMMAND_TIMEOUT_S,
+            ["serve_requests_per_s", "serve_time_to_ready"],
+        ),
+        (
             "training",
             "modellab train --backend trl vs a plain TRL SFTTrainer script",
             "training.py",
@@ -851,6 +866,7 @@ def main(argv: list[str] | None = None) -> int:
         "worksets": do_worksets,
         "datasets": do_datasets,
         "evals": do_evals,
+        "serving": do_serving,
         "training": do_training,
     }
     for key, what, script, script_args, timeout_s, verdict_keys in parts:

@@ -149,6 +149,26 @@ class _Reader:
         # Invalid UTF-8 is kept visible (replacement characters), never guessed at.
         return self.take(size).decode("utf-8", errors="replace")
 
+    def skip(self, kind: int, count: int, depth: int) -> None:
+        """Step over ``count`` values of type ``kind`` without decoding them."""
+        if kind in _SCALARS:
+            # A seek past the end succeeds: a truncated file fails on the next read.
+            self.stream.seek(struct.calcsize(_SCALARS[kind]) * count, 1)
+            return
+        if kind == _STRING:
+            u64, read, seek = struct.Struct("<Q").unpack, self.stream.read, self.stream.seek
+            for _ in range(count):
+                head = read(8)
+                if len(head) != 8:
+                    raise self.fail("it ends inside its header (truncated)")
+                (size,) = u64(head)
+                if size > _MAX_STRING:
+                    raise self.fail(f"a string of {size} bytes")
+                seek(size, 1)
+            return
+        for _ in range(count):
+            self.value(kind, depth)
+
     def value(self, kind: int, depth: int = 0) -> object:
         if kind in _SCALARS:
             return self.scalar(_SCALARS[kind])
@@ -159,9 +179,13 @@ class _Reader:
             length = self.u64()
             if length > _MAX_COUNT:
                 raise self.fail(f"an array of {length} items")
+            if length > _KEEP_ARRAY:
+                # A vocabulary: tens of thousands of tokens nobody here reads. Stepping over
+                # them is what makes reading a chat template take milliseconds, not 0.3 s.
+                self.skip(item_type, length, depth + 1)
+                return GgufArray(item_type, length, None)
             items = [self.value(item_type, depth + 1) for _ in range(length)]
-            kept = tuple(items) if length <= _KEEP_ARRAY else None
-            return GgufArray(item_type, length, kept)
+            return GgufArray(item_type, length, tuple(items))
         raise self.fail(f"unknown metadata value type {kind}")
 
 

@@ -191,15 +191,16 @@ def _listening_problem(server: Server, host: str, port: int) -> str | None:
     return None
 
 
-def _plan(
-    settings: Settings, target: ChildTarget, request: ServeRequest, backend: str
-) -> ServeResult:
+def _plan(settings: Settings, request: ServeRequest) -> tuple[ChildTarget, ServeResult]:
+    """The backend's workset (its child target) and the plan it answered."""
     from modellab._internal.term import shown
     from modellab.plugins.hookspecs import ServeResult
-    from modellab.worksets._hooks import WorksetHookError, call_backend
+    from modellab.worksets._backends import call_named_in
+    from modellab.worksets._hooks import WorksetHookError
 
+    backend = request.backend
     try:
-        plan = call_backend(target, settings, HOOK, backend, request, ServeResult)
+        target, plan = call_named_in(settings, HOOK, backend, request, ServeResult)
     except WorksetHookError as exc:
         raise ServingError(f"{backend}: {shown(exc.message)}") from None
     assert isinstance(plan, ServeResult)
@@ -207,7 +208,7 @@ def _plan(
         raise ServingError(
             f"the {backend} plan must run a module (-m MODULE), not {plan.argv[0]!r}"
         )
-    return plan
+    return target, plan
 
 
 def start_server(
@@ -227,7 +228,6 @@ def start_server(
     from modellab._internal.processes import process_token
     from modellab.serving._launch import exited, free_port, port_taken, start_detached
     from modellab.serving._resolve import resolve_model
-    from modellab.worksets._backends import find_named
     from modellab.worksets._child import child_env
     from modellab.worksets._sandbox import policy_for, server_launch
 
@@ -235,8 +235,6 @@ def start_server(
     host = _check_host(options.host)
     options = ServeOptions(**{**_fields(options), "host": host})
     target = resolve_model(catalog, settings, model_ref)
-    backend = find_named(settings, HOOK, options.backend)
-    assert backend.target is not None
     if options.port is not None:
         if not 1 <= options.port <= 65535:
             raise UsageError(f"--port {options.port} is not a TCP port (1-65535)")
@@ -246,7 +244,7 @@ def start_server(
     work_dir = serve_dir(settings) / "work" / target.model.name
     request = _request(target, options, port, work_dir)
     say(f"Planning {target.model.name} on {options.backend} ({target.weights} weights)...")
-    plan = _plan(settings, backend.target, request, options.backend)
+    child, plan = _plan(settings, request)
     for note in plan.notes:
         say(f"  note: {note}")
     reads = _check_reads(plan, request, settings)
@@ -254,7 +252,6 @@ def start_server(
     server_id = new_server_id()
     folder = serve_dir(settings) / server_id
     folder.mkdir(parents=True, exist_ok=False)
-    child = backend.target
     assert child.manifest is not None
     policy = policy_for(child.manifest, child.location, settings, inputs=reads)
     argv = [str(child.python), *plan.argv]

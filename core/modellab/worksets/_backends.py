@@ -18,7 +18,15 @@ if TYPE_CHECKING:
     from modellab.settings import Settings
     from modellab.worksets._child import ChildTarget
 
-__all__ = ["BUILTIN", "Backend", "call_named", "find_named", "kind_of", "list_backends"]
+__all__ = [
+    "BUILTIN",
+    "Backend",
+    "call_named",
+    "call_named_in",
+    "find_named",
+    "kind_of",
+    "list_backends",
+]
 
 #: What the ``workset`` column says for a backend of the core itself.
 BUILTIN = "(built-in)"
@@ -148,8 +156,45 @@ def call_named(
 
     :raises UsageError: no backend has that name, or two worksets register it.
     """
-    from modellab.worksets._hooks import call_backend
+    return call_named_in(settings, hook, name, request, result)[1]
 
-    backend = find_named(settings, hook, name)
-    assert backend.target is not None  # find_named returns workset backends only
-    return call_backend(backend.target, settings, hook, name, request, result)
+
+def call_named_in(
+    settings: Settings, hook: str, name: str, request: BaseModel, result: type[BaseModel]
+) -> tuple[ChildTarget, Any]:
+    """:func:`call_named`, and the child target of the workset that answered.
+
+    When one active workset declares ``hook`` (the usual case: one serving workset), its
+    child lists its backends and answers the call in one start, instead of one start to
+    list and another to call; with several, each is listed first, so a name two of them
+    register is refused as :func:`find_named` refuses it.
+
+    :raises UsageError: no backend has that name, or two worksets register it.
+    """
+    from modellab.plugins.hookspecs import request_paths
+    from modellab.store import Catalog
+    from modellab.worksets._child import target_of
+    from modellab.worksets._hooks import call_backend, open_hooks
+    from modellab.worksets._loader import active_worksets
+
+    declaring = []
+    if not settings.no_worksets and settings.catalog_path.exists():
+        with Catalog(settings.catalog_path) as catalog:
+            active, _problems = active_worksets(catalog)
+        declaring = [
+            w for w in active if w.found.manifest and hook in w.found.manifest.hooks.implements
+        ]
+    if len(declaring) != 1:
+        backend = find_named(settings, hook, name)
+        assert backend.target is not None  # find_named returns workset backends only
+        return backend.target, call_backend(backend.target, settings, hook, name, request, result)
+    target = target_of(declaring[0])
+    reads, writes = request_paths(request)
+    for folder in writes:
+        folder.mkdir(parents=True, exist_ok=True)  # the child's file policy names them
+    with open_hooks(target, settings, call=f"{hook}:{name}", reads=reads, writes=writes) as h:
+        registered = sorted(str(d.get("name")) for d in h.backends.get(hook, []))
+        if name not in registered:
+            known = ", ".join(registered) or "none"
+            raise UsageError(f"no {kind_of(hook)} named {name!r} (registered: {known})")
+        return target, h.call(hook, name, request, result)
