@@ -15,15 +15,19 @@ from modellab.serving._smoke import QUOTE_MAX, smoke_test
 
 
 @pytest.mark.slow
-def test_smoke_passes_against_llama_cpp_with_smollm2():
+@pytest.mark.parametrize("forced", [True, False], ids=["forced-tool-choice", "auto-as-ollama"])
+def test_smoke_passes_against_llama_cpp_with_smollm2(forced: bool):
+    """Both ways a recipe smoke-tests (forced tool_choice: llama.cpp, vLLM, SGLang, TGI;
+    "auto": Ollama), against a real OpenAI-compatible server."""
     if not llama_server.installed():
         pytest.skip("llama-cpp-python is not installed: python3 tests/evals/llama_server.py")
     with llama_server.serve() as base_url:
-        report = smoke_test(base_url, llama_server.MODEL_ALIAS, forced_tool_choice=True)
+        report = smoke_test(base_url, llama_server.MODEL_ALIAS, forced_tool_choice=forced)
     assert report.ok, report.reason
     assert [step.name for step in report.steps] == ["chat", "tool-call"]
-    assert report.steps[1].detail.startswith("get_weather(city=")
-    assert not any(step.warning for step in report.steps)
+    if forced:
+        assert report.steps[1].detail.startswith("get_weather(city=")
+        assert not any(step.warning for step in report.steps)
     assert json.loads(json.dumps(report.to_json()))["ok"] is True
 
 
