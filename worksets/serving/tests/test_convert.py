@@ -526,3 +526,21 @@ def test_a_tampered_cached_gguf_is_converted_again(
     digest = hashlib.sha256(redone.read_bytes()).hexdigest()
     assert digest in {entry["sha256"] for entry in record["entries"].values()}
     assert redone.read_bytes() != original[:-1] + bytes([original[-1] ^ 0xFF])
+
+
+def test_merged_weights_win_over_the_adapter_and_share_the_cache(
+    served: Served, smollm2_2l: Path, converter_python: Path
+) -> None:
+    # A candidate trained with --merge: a whole model folder, which is served alone (its
+    # adapter, if the request names one too, is already in the weights). The same files
+    # as the session's base: the cache hands back the GGUF converted for it.
+    log = served.request.work_dir / LOG_NAME
+    size = log.stat().st_size
+    request = served.request.model_copy(update={"merged_dir": smollm2_2l})
+
+    gguf, lora = prepare(request, python=converter_python)
+
+    assert lora is None
+    assert gguf == served.prepared.gguf
+    assert log.stat().st_size == size
+    assert _generate(gguf)["tokens"] == 4
