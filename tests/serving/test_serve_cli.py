@@ -146,3 +146,27 @@ def test_another_address_is_served_only_with_a_warning(in_serving_lab):
         assert server["host"] == "0.0.0.0"
     finally:
         assert _serve("stop", server["id"])[0] == 0
+
+
+def test_list_says_whether_each_server_answers_and_a_second_serve_notes_the_first(
+    in_serving_lab,
+):
+    code, out, err = _serve(in_serving_lab.gguf_model, "--json", "--no-smoke")
+    assert code == 0, err
+    first = json.loads(out)
+    try:
+        (listed,) = _servers()
+        assert listed["answering"] is True
+        os.kill(first["pid"], signal.SIGSTOP)  # alive, but it cannot answer
+        try:
+            code, out, _ = _serve("list")
+            assert code == 0 and "running, not answering" in out
+        finally:
+            os.kill(first["pid"], signal.SIGCONT)
+        code, out, err = _serve(in_serving_lab.gguf_model, "--json", "--no-smoke")
+        assert code == 0, err
+        assert f"Note: server {first['id']} already serves smollm2 with llama.cpp" in err
+        assert len(_servers()) == 2
+    finally:
+        assert _serve("stop", "--all")[0] == 0
+    assert _servers() == []

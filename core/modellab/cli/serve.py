@@ -228,18 +228,44 @@ def _list(catalog: Catalog, args: argparse.Namespace) -> int:
 
     reap(catalog)
     servers = list_servers(catalog, everything=args.all)
+    answering = {s.id: answers(s) for s in servers if s.status == "running"}
     if args.json:
         from modellab.cli.options import emit_json
 
-        emit_json([s.to_json() for s in servers])
+        emit_json([{**s.to_json(), "answering": answering.get(s.id)} for s in servers])
         return 0
     if not servers:
         print("No servers running." if not args.all else "No servers yet.")
         print("Start one with: modellab serve MODEL --backend llama.cpp")
         return 0
-    rows = [[s.id, s.model, s.backend, s.base_url, s.status, s.created_at] for s in servers]
+    rows = [
+        [s.id, s.model, s.backend, s.base_url, _status(s, answering), s.created_at] for s in servers
+    ]
     print(render_table(["server", "model", "backend", "endpoint", "status", "started"], rows))
     return 0
+
+
+def _status(server: Server, answering: dict[str, bool]) -> str:
+    if server.status == "running" and not answering.get(server.id, True):
+        return "running, not answering"
+    return server.status
+
+
+def answers(server: Server) -> bool:
+    """Whether a running server answers its readiness probe now (within half a second)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    path = str(server.plan.get("health_path") or "/")
+    host = urlsplit(server.base_url).hostname or server.host
+    connection = http.client.HTTPConnection(host, server.port, timeout=0.5)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
 
 
 def _stop(settings: Settings, catalog: Catalog, ref: str, args: argparse.Namespace) -> int:

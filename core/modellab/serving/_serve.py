@@ -34,6 +34,7 @@ from modellab.serving._records import (
     create_server,
     end_process_group,
     find_server,
+    list_servers,
     new_server_id,
     reap,
     update_server,
@@ -235,6 +236,12 @@ def start_server(
     host = _check_host(options.host)
     options = ServeOptions(**{**_fields(options), "host": host})
     target = resolve_model(catalog, settings, model_ref)
+    for other in list_servers(catalog):
+        if other.model == target.model.name and other.backend == options.backend:
+            say(
+                f"Note: server {other.id} already serves {other.model} with {other.backend} at "
+                f"{other.base_url}; starting another (stop one with: modellab serve stop ID)"
+            )
     if options.port is not None:
         if not 1 <= options.port <= 65535:
             raise UsageError(f"--port {options.port} is not a TCP port (1-65535)")
