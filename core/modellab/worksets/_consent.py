@@ -50,7 +50,7 @@ def render_manifest(manifest: WorksetManifest) -> str:
         f"  publisher       {shown(ident.publisher)}",
         f"  license         {shown(ident.license)}",
         f"  telemetry       {shown(privacy.telemetry)}",
-        f"  network         {listed(egress, '; ')}",
+        f"  network         {listed(egress, '; ')}{_server_note(manifest.hooks.implements)}",
         f"  data leaving    {listed(leaves, '; ')}",
         f"  python deps     {listed(needs.python)}",
         f"  gpu             {shown(needs.gpu)}",
@@ -60,6 +60,17 @@ def render_manifest(manifest: WorksetManifest) -> str:
         f"  raw sessions    {reads}",
     ]
     return "\n".join(lines)
+
+
+def _server_note(hooks: list[str]) -> str:
+    """What a workset that registers model servers may do on the network: its servers are
+    started by Model Lab (``modellab serve``) and confined to listening on one port."""
+    if "modellab_register_servers" not in hooks:
+        return ""
+    return (
+        " (its model servers, started by 'modellab serve', listen on one port of 127.0.0.1 "
+        "unless you pass --host, and connect nowhere)"
+    )
 
 
 def _venv_note(isolation: str, python: list[str]) -> str:
