@@ -66,6 +66,10 @@ def test_serve_a_gguf_model_list_logs_and_stop(in_serving_lab):
     )
     assert answer.status_code == 200 and answer.json()["choices"]
     assert [s["id"] for s in _servers()] == [server["id"]]
+    # Its HOME is its own writable folder, never the user's (which it cannot read anyway).
+    environ = Path(f"/proc/{server['pid']}/environ").read_bytes().split(b"\0")
+    home = next(v for v in environ if v.startswith(b"HOME=")).decode()[5:]
+    assert home == str(Path(server["log"]).parent / "tmp")
     code, out, _ = _serve("logs", server["id"], "--lines", "5")
     assert code == 0 and out.strip()
     # It ran confined: listen on its port only, connect nowhere, files by Landlock.

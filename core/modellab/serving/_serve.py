@@ -262,7 +262,11 @@ def start_server(
     assert child.manifest is not None
     policy = policy_for(child.manifest, child.location, settings, inputs=reads)
     argv = [str(child.python), *plan.argv]
+    # HOME is the server's own temporary folder: a GPU stack writes caches under ~ (Triton,
+    # vLLM, torch), and the confinement lets it write nowhere else.
+    private = folder / "tmp"
     env = {**child_env(child, settings, needs_home=False), **plan.env}
+    env.update(HOME=str(private), XDG_CACHE_HOME=str(private / "cache"))
     call = f"serve:{options.backend}"
     argv, env = server_launch(argv, env, policy, settings, call=call, folder=folder, port=port)
     base_url = f"http://{_url_host(host)}:{port}{plan.api_path}"
