@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,12 +34,16 @@ def _loop_module():
 
 
 @pytest.fixture(scope="module")
-def loop_lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
+def loop_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     from evals import llama_server
 
     if not llama_server.installed():
         pytest.skip("the model server is not built: python3 tests/evals/llama_server.py")
-    return build_lab(tmp_path_factory.mktemp("loop"), serving=True, install_model=False)
+    lab = build_lab(tmp_path_factory.mktemp("loop"), serving=True, install_model=False)
+    yield lab
+    # However the test ended, no server it started outlives it.
+    home = {"HOME": str(lab.user_home), "MODELLAB_HOME": str(lab.user_home / ".modellab")}
+    run_modellab(["serve", "stop", "--all"], env={**os.environ, **home})
 
 
 def test_capture_train_serve_eval_promote_rollback(loop_lab: Lab, tmp_path: Path, monkeypatch):
