@@ -113,3 +113,11 @@ def test_capture_train_serve_eval_promote_rollback(loop_lab: Lab, tmp_path: Path
     assert {s["status"] for s in servers} == {"stopped"}
     assert sorted(s["started_by"] for s in servers) == ["eval", "serve"]
     assert not any(Path(f"/proc/{s['pid']}").exists() for s in servers)
+
+    # The next run of the same candidate is served on the same port: the same endpoint, so
+    # an interrupted run would resume rather than start over.
+    code, _, err = run_modellab(["eval", "run", str(suite), "--model", "candidate:latest"])
+    assert code == 0, err
+    code, listed, _ = run_modellab(["serve", "list", "--json", "--all"])
+    ports = [s["port"] for s in json.loads(listed) if s["started_by"] == "eval"]
+    assert len(ports) == 2 and ports[0] == ports[1]

@@ -170,16 +170,17 @@ def _served_for_the_run(settings: Settings, args: argparse.Namespace) -> Iterato
         raise UsageError(
             "--model candidate:NAME is served for the run: no --base-url or --provider"
         )
-    options = ServeOptions(
-        backend=args.serve_backend,
-        converters=converters_path(args.converters),
-        started_by="eval",
-    )
 
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
     with Catalog(settings.catalog_path) as catalog:
+        options = ServeOptions(
+            backend=args.serve_backend,
+            port=_port_of_the_last_run(settings, catalog, args.model, args.serve_backend),
+            converters=converters_path(args.converters),
+            started_by="eval",
+        )
         server = start_server(settings, catalog, args.model, options, say=say)
     say(f"Serving {shown(server.model)} at {server.base_url} for this run.")
     args.model, args.base_url = server.served_model, server.base_url
@@ -191,6 +192,17 @@ def _served_for_the_run(settings: Settings, args: argparse.Namespace) -> Iterato
         with Catalog(settings.catalog_path) as catalog:
             stop_server(settings, catalog, server.id)
         say(f"Stopped server {server.id}.")
+
+
+def _port_of_the_last_run(settings: Settings, catalog: Any, ref: str, backend: str) -> int | None:
+    """The port an earlier run served this candidate on, while it is free: the endpoint is
+    then the same, so an interrupted run of it resumes instead of starting over."""
+    from modellab.serving._launch import port_taken
+    from modellab.serving._records import last_port
+    from modellab.serving._resolve import model_name
+
+    port = last_port(catalog, model_name(catalog, settings, ref), backend, "eval")
+    return port if port is not None and not port_taken("127.0.0.1", port) else None
 
 
 def _run_and_compare(settings: Settings, args: argparse.Namespace) -> int:

@@ -30,6 +30,7 @@ __all__ = [
     "create_server",
     "end_process_group",
     "find_server",
+    "last_port",
     "list_servers",
     "new_server_id",
     "reap",
@@ -250,6 +251,16 @@ def served_at(catalog: Catalog, base_url: str, served_model: str) -> tuple[Serve
         if s.model == found.model and s.backend == found.backend and s.status == "running"
     ]
     return found, (live[-1] if live else None)
+
+
+def last_port(catalog: Catalog, model: str, backend: str, started_by: str) -> int | None:
+    """The port the newest server of ``model`` on ``backend`` started by ``started_by`` had."""
+    rows = catalog.query(
+        "SELECT port FROM servers WHERE model = ? AND backend = ? AND started_by = ? "
+        "ORDER BY created_at DESC, id DESC LIMIT 1",
+        (model, backend, started_by),
+    )
+    return int(rows[0][0]) if rows else None
 
 
 def _session_members(session: int, started_after: int) -> list[int]:

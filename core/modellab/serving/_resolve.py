@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from modellab.settings import Settings
     from modellab.store import Catalog
 
-__all__ = ["CANDIDATE_PREFIX", "ServeTarget", "resolve_model"]
+__all__ = ["CANDIDATE_PREFIX", "ServeTarget", "model_name", "resolve_model"]
 
 CANDIDATE_PREFIX = "candidate:"
 #: ``candidate:latest``: the candidate installed last (the newest training run's result).
@@ -106,6 +106,16 @@ def _candidate(catalog: Catalog, settings: Settings, ref: str) -> InstalledModel
         f"candidate:{ref} matches {len(found)} candidates ({', '.join(m.name for m in found)})",
         hint="name one by its model name",
     )
+
+
+def model_name(catalog: Catalog, settings: Settings, ref: str) -> str:
+    """The installed model ``ref`` names (its files not checked: :func:`resolve_model`
+    does that before anything is served)."""
+    from modellab.models import open_installed
+
+    if ref.startswith(CANDIDATE_PREFIX):
+        return _candidate(catalog, settings, ref[len(CANDIDATE_PREFIX) :]).name
+    return open_installed(catalog, settings, ref).name
 
 
 def resolve_model(catalog: Catalog, settings: Settings, ref: str) -> ServeTarget:
