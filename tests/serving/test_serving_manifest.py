@@ -1,6 +1,7 @@
-"""What a user reads before consenting to the serving workset: no egress, no telemetry, and
-that its model servers listen on one loopback port (the core's confinement: test
-tests/serving/test_server_confinement.py)."""
+"""What a user reads before consenting to the serving workset: no egress, no telemetry,
+and that its model servers listen on one loopback port (the core's confinement:
+tests/serving/test_server_confinement.py). Here, not in the workset's own tests: it reads
+the core's consent screen, past the facade a workset may import."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ from pathlib import Path
 from modellab.worksets._consent import render_manifest
 from modellab.worksets._manifest import load_manifest
 
-MANIFEST = Path(__file__).resolve().parents[1] / "src" / "modellab_serving" / "workset.toml"
+MANIFEST = (
+    Path(__file__).resolve().parents[2]
+    / "worksets"
+    / "serving"
+    / "src"
+    / "modellab_serving"
+    / "workset.toml"
+)
 
 
 def test_the_consent_screen_says_its_servers_listen_on_one_loopback_port():
