@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace as dataclass_replace
 from pathlib import Path
 
 import pytest
@@ -202,3 +203,23 @@ def test_a_plan_may_not_widen_what_its_server_reads(tmp_path: Path):
     ):
         with pytest.raises(ServingError, match=why):
             reads(wanted)
+
+
+def test_stopping_a_server_whose_pid_was_reused_kills_nothing():
+    # A session leader that is not our server: the same pid as a record, another start time.
+    from modellab._internal.processes import process_token
+    from modellab.serving._records import end_process_group
+
+    other = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        pid, _, start = process_token(other.pid).partition(":")
+        stale = _server(other.pid, 1)
+        reused = dataclass_replace(stale, process=f"{pid}:{int(start) - 1}")
+        end_process_group(reused, grace=1.0)
+        assert other.poll() is None  # untouched
+        end_process_group(dataclass_replace(stale, process=f"{pid}:{start}"), grace=1.0)
+        assert other.wait(timeout=10) is not None  # its own record does stop it
+    finally:
+        if other.poll() is None:
+            other.kill()
+            other.wait()

@@ -283,6 +283,18 @@ def _session_members(session: int, started_after: int) -> list[int]:
     return members
 
 
+def _reused(pid: int, start_text: str) -> bool:
+    """Whether ``pid`` is now a process other than the one recorded (started at
+    ``start_text`` ticks). A zombie of the server still counts as the server; a pid that is
+    gone is not reused (while any process of the server's session is left, the kernel keeps
+    the session's number from being handed out again)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return False
+    return start_text.isdigit() and len(fields) > 19 and fields[19] != start_text
+
+
 def end_process_group(server: Server, *, grace: float = 10.0) -> None:
     """Stop the server's process and whatever it started: ``SIGTERM``, then ``SIGKILL``
     after ``grace`` seconds."""
@@ -294,6 +306,8 @@ def end_process_group(server: Server, *, grace: float = 10.0) -> None:
         return
     pid = int(pid_text)
     floor = int(start_text) if start_text.isdigit() else 0
+    if _reused(pid, start_text):
+        return  # the number names someone else's process, and any session of it is theirs
     for sig in (signal.SIGTERM, signal.SIGKILL):
         members = _session_members(pid, floor)
         if not members:

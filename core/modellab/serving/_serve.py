@@ -227,6 +227,7 @@ def start_server(
         test failed (the server was stopped, and the record says why).
     """
     from modellab._internal.processes import process_token
+    from modellab._internal.term import shown
     from modellab.serving._launch import exited, free_port, port_taken, start_detached
     from modellab.serving._resolve import resolve_model
     from modellab.worksets._child import child_env
@@ -253,7 +254,7 @@ def start_server(
     say(f"Planning {target.model.name} on {options.backend} ({target.weights} weights)...")
     child, plan = _plan(settings, request)
     for note in plan.notes:
-        say(f"  note: {note}")
+        say(f"  note: {shown(note)}")  # the workset's words, never raw to a terminal
     reads = _check_reads(plan, request, settings)
 
     server_id = new_server_id()
