@@ -117,20 +117,17 @@ def wait_ready(
 
 def _session_inodes(session: int) -> set[str]:
     """Socket inodes held by the processes of ``session``."""
+    from modellab.serving._records import session_members
+
     inodes: set[str] = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for pid in session_members(session, 0):
         try:
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-            if len(fields) < 4 or int(fields[3]) != session:
-                continue
-            for fd in (entry / "fd").iterdir():
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
                 target = os.readlink(fd)
                 if target.startswith("socket:["):
                     inodes.add(target[8:-1])
         except OSError:
-            continue
+            continue  # it ended meanwhile
     return inodes
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "new_server_id",
     "reap",
     "served_at",
+    "session_members",
     "update_server",
 ]
 
@@ -263,7 +264,7 @@ def last_port(catalog: Catalog, model: str, backend: str, started_by: str) -> in
     return int(rows[0][0]) if rows else None
 
 
-def _session_members(session: int, started_after: int) -> list[int]:
+def session_members(session: int, started_after: int) -> list[int]:
     """Processes of session ``session`` that started at or after ``started_after`` ticks.
 
     A server runs as the leader of a session of its own (``setsid``); workers it started
@@ -309,7 +310,7 @@ def end_process_group(server: Server, *, grace: float = 10.0) -> None:
     if _reused(pid, start_text):
         return  # the number names someone else's process, and any session of it is theirs
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        members = _session_members(pid, floor)
+        members = session_members(pid, floor)
         if not members:
             return
         for member in members:
@@ -318,7 +319,7 @@ def end_process_group(server: Server, *, grace: float = 10.0) -> None:
         deadline = time.monotonic() + (grace if sig == signal.SIGTERM else 5.0)
         while time.monotonic() < deadline:
             _collect(pid)
-            if not _session_members(pid, floor):
+            if not session_members(pid, floor):
                 return
             time.sleep(0.1)
 

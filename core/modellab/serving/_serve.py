@@ -23,7 +23,6 @@ import ipaddress
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +30,7 @@ from modellab.errors import ServingError, UsageError
 from modellab.serving._records import (
     LIVE,
     Server,
+    _now,
     create_server,
     end_process_group,
     find_server,
@@ -71,10 +71,6 @@ class ServeOptions:
 def serve_dir(settings: Settings) -> Path:
     """``$MODELLAB_HOME/serve``: one folder per server, and ``work/`` per model."""
     return settings.home / "serve"
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _check_host(host: str) -> str:
